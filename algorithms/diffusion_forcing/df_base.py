@@ -1,0 +1,106 @@
+"""The Diffusion Forcing LightningModule: independent per-token noise levels in training, scheduled sampling.
+
+Domain modules (video, planning) supply the network and say how a batch becomes tokens; this class owns the
+training step, the optimiser and LR warm-up, and builds the sampler. The diffusion math lives in
+`models/diffusion.py` and the scheduling matrices in `scheduling.py`.
+"""
+
+from dataclasses import dataclass
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.utilities import grad_norm
+from torch import Tensor, nn
+
+from utils.typed_config import require
+
+from .models.diffusion import Diffusion, DiffusionConfig
+from .sampling import Sampler
+from .scheduling import SchedulingMatrix
+
+
+@dataclass(frozen=True)
+class DFBaseConfig:
+    """Keys shared by every Diffusion Forcing algorithm (`algorithm.*`)."""
+
+    n_frames: int
+    context_frames: int
+    external_cond_dim: int = 0
+    causal: bool = True
+    lr: float = 8e-5
+    weight_decay: float = 2e-3
+    optimizer_beta: tuple[float, ...] = (0.9, 0.99)
+    warmup_steps: int = 10000
+    scheduling_matrix: SchedulingMatrix = "autoregressive"
+    chunk_size: int = 1
+    uncertainty_scale: float = 1.0
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        require(self.n_frames >= 1, "n_frames", f"must be >= 1, got {self.n_frames}")
+        require(
+            0 <= self.context_frames < self.n_frames,
+            "context_frames",
+            f"must be in [0, n_frames={self.n_frames}) so something is generated, got {self.context_frames}",
+        )
+        require(self.external_cond_dim >= 0, "external_cond_dim", "must be >= 0")
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        require(len(self.optimizer_beta) == 2, "optimizer_beta", "must be two numbers, e.g. [0.9,0.99]")
+        require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        room = self.n_frames - max(self.context_frames, 1)
+        require(
+            self.chunk_size == -1 or 1 <= self.chunk_size <= room,
+            "chunk_size",
+            f"must be -1 (whole window) or in [1, {room}] for n_frames={self.n_frames}, got {self.chunk_size}",
+        )
+        require(self.uncertainty_scale >= 0, "uncertainty_scale", f"must be >= 0, got {self.uncertainty_scale}")
+
+
+class DiffusionForcingBase(pl.LightningModule):
+    """Trains any network (x_k, k, cond, positions) → target under per-token noise levels."""
+
+    def __init__(self, config: DFBaseConfig, diffusion: DiffusionConfig, network: nn.Module) -> None:
+        super().__init__()
+        self.config = config
+        self.diffusion = Diffusion(diffusion)
+        self.model = network
+
+    @property
+    def sampler(self) -> Sampler:
+        return Sampler(
+            self.diffusion,
+            self.model,
+            kind=self.config.scheduling_matrix,
+            window=self.config.n_frames,
+            chunk_size=self.config.chunk_size,
+            uncertainty_scale=self.config.uncertainty_scale,
+        )
+
+    def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """(x0 (B, T, ...), external_cond (B, T, D) or None, mask (B, T) of real tokens or None)."""
+        raise NotImplementedError(f"{type(self).__name__} must say how a batch becomes tokens")
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        x0, cond, mask = self.tokens(batch)
+        k = torch.randint(0, self.diffusion.config.timesteps, x0.shape[:2], device=x0.device)
+        noise = self.diffusion.training_noise(x0)
+        prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, cond, None)
+        loss = self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, mask)
+        self.log("training/loss", loss, prog_bar=True, batch_size=x0.shape[0])
+        return loss
+
+    def configure_optimizers(self) -> dict:
+        cfg = self.config
+        optimizer = torch.optim.AdamW(
+            self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.optimizer_beta)
+        )
+        warmup = max(cfg.warmup_steps, 1)
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if self.config.debug:
+            self.log_dict(grad_norm(self, norm_type=2))
+            norms = {f"param_norm/{n}": p.detach().norm() for n, p in self.named_parameters()}
+            self.log_dict(norms)

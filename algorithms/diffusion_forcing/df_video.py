@@ -1,0 +1,96 @@
+"""Diffusion Forcing for video: the 3D U-Net backbone, action conditioning, rollouts and their evaluation."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from torch import Tensor
+
+from utils.typed_config import require
+from utils.video_io import side_by_side, write_video
+from utils.video_metrics import frame_metrics
+
+from .df_base import DFBaseConfig, DiffusionForcingBase
+from .models.diffusion import DiffusionConfig
+from .models.unet3d import UNet3D, UNet3DConfig
+
+
+@dataclass(frozen=True)
+class VideoDiffusionConfig(DiffusionConfig):
+    architecture: UNet3DConfig = field(default_factory=UNet3DConfig)
+
+
+@dataclass(frozen=True)
+class DFVideoConfig(DFBaseConfig):
+    """`algorithm=df_video`: the shared DF keys plus the frame shape, rollout length and what to log."""
+
+    x_shape: tuple[int, ...] = (3, 128, 128)
+    diffusion: VideoDiffusionConfig = field(default_factory=VideoDiffusionConfig)
+    validation_multiplier: int = 1
+    logged_videos: int = 4
+    video_fps: int = 8
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(len(self.x_shape) == 3, "x_shape", f"must be [channels, height, width], got {list(self.x_shape)}")
+        require(
+            self.x_shape[1] == self.x_shape[2] == self.diffusion.architecture.resolution,
+            "diffusion.architecture.resolution",
+            f"{self.diffusion.architecture.resolution} does not match the frames' {self.x_shape[1]}x{self.x_shape[2]}",
+        )
+        require(self.validation_multiplier >= 1, "validation_multiplier", "must be >= 1")
+        require(self.logged_videos >= 0, "logged_videos", "must be >= 0")
+
+
+class DiffusionForcingVideo(DiffusionForcingBase):
+    """Video prediction from `context_frames` frames, one noise level per frame."""
+
+    def __init__(self, config: DFVideoConfig) -> None:
+        network = UNet3D(
+            config.diffusion.architecture, config.x_shape[0], config.external_cond_dim, causal=config.causal
+        )
+        super().__init__(config, config.diffusion, network)
+        self._videos: list[tuple[Tensor, Tensor]] = []
+
+    def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None, None]:
+        # videos: (B, T, C, H, W) in [-1, 1]; actions: (B, T, A)
+        cond = batch.get("actions") if self.config.external_cond_dim else None
+        return batch["videos"], cond, None
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "validation")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "test")
+
+    def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, stage: str) -> None:
+        """Roll out from the context frames over the whole clip; log frame metrics, keep videos to write."""
+        videos, cond, _ = self.tokens(batch)
+        n_context = max(self.config.context_frames, 1)
+        generator = torch.Generator(device=videos.device).manual_seed(batch_idx)
+        prediction = self.sampler.rollout(videos[:, :n_context], videos.shape[1], cond, generator, progress=True)
+        metrics = frame_metrics((prediction[:, n_context:] + 1) / 2, (videos[:, n_context:] + 1) / 2)
+        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, batch_size=len(videos), sync_dist=True)
+        room = self.config.logged_videos - len(self._videos)
+        self._videos.extend(zip(prediction[:room].cpu(), videos[:room].cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        self._write_videos("validation")
+
+    def on_test_epoch_end(self) -> None:
+        self._write_videos("test")
+
+    def _write_videos(self, stage: str) -> None:
+        """Prediction | ground truth MP4s into `<run dir>/videos/` and, when wandb is on, the wandb run."""
+        videos, self._videos = self._videos, []
+        if not videos or not self.trainer.is_global_zero or self.trainer.sanity_checking:
+            return
+        folder = Path(self.trainer.default_root_dir) / "videos"
+        paths = [
+            str(write_video(folder / f"{stage}_step{self.global_step}_{i}.mp4", side_by_side(p, g), self.config.video_fps))
+            for i, (p, g) in enumerate(videos)
+        ]
+        for logger in self.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_video(f"{stage}/prediction_vs_truth", paths, step=self.global_step, format=["mp4"] * len(paths))

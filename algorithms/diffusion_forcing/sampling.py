@@ -1,0 +1,112 @@
+"""Diffusion Forcing sampling: denoise a window along a scheduling matrix, and roll out by sliding windows.
+
+Symbols follow the DF paper (Alg. 2): a window holds `n_context` context tokens then `horizon` new tokens; row m
+of the scheduling matrix gives every new token's sampling level at step m. Tokens at level 0 — context tokens
+and new tokens already finished — are shown to the network at the stabilisation level k_s: rescaled to
+sqrt(ᾱ_{k_s})·x with no noise drawn and labelled k_s, so small errors in generated frames are not taken as exact
+(DF paper §3.4, "stabilisation"). The network is a callable (x, k, cond, positions) → prediction.
+"""
+
+from typing import Protocol
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .models.diffusion import Diffusion
+from .scheduling import SchedulingMatrix, scheduling_matrix
+
+
+class Network(Protocol):
+    def __call__(self, x: Tensor, noise_levels: Tensor, external_cond: Tensor | None, positions: Tensor) -> Tensor:
+        ...
+
+
+class Sampler:
+    """Runs a trained network through scheduling matrices; holds no weights of its own."""
+
+    def __init__(
+        self,
+        diffusion: Diffusion,
+        network: Network,
+        kind: SchedulingMatrix,
+        window: int,
+        chunk_size: int,
+        uncertainty_scale: float,
+    ) -> None:
+        self.diffusion = diffusion
+        self.network = network
+        self.kind = kind
+        self.window = window
+        self.chunk_size = chunk_size
+        self.uncertainty_scale = uncertainty_scale
+
+    def level_matrix(self, n_context: int, horizon: int, device: torch.device) -> Tensor:
+        """Sampling levels (M+1, n_context + horizon): context columns are 0, new columns follow the schedule."""
+        steps = self.diffusion.config.sampling_timesteps
+        schedule = torch.as_tensor(scheduling_matrix(self.kind, horizon, steps, self.uncertainty_scale))
+        context = torch.zeros(len(schedule), n_context, dtype=schedule.dtype)
+        return torch.cat([context, schedule], dim=1).to(device)
+
+    def stabilize(self, x: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+        """Present clean tokens (k = -1) at the stabilisation level k_s by rescaling, without noise."""
+        clean = k < 0
+        k_s = torch.full_like(k, self.diffusion.config.stabilization_level)
+        rescaled = self.diffusion.q_sample(x, k_s, torch.zeros_like(x))
+        mask = clean.reshape(*clean.shape, *([1] * (x.ndim - clean.ndim)))
+        return torch.where(mask, rescaled, x), torch.where(clean, k_s, k)
+
+    @torch.no_grad()
+    def sample_window(
+        self,
+        context: Tensor,
+        horizon: int,
+        external_cond: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """New tokens (B, horizon, ...) following `context` (B, n_context, ...); cond covers the whole window."""
+        batch, n_context = context.shape[:2]
+        levels = self.level_matrix(n_context, horizon, context.device)
+        noise_shape = (batch, horizon, *context.shape[2:])
+        noise = torch.randn(noise_shape, device=context.device, dtype=context.dtype, generator=generator)
+        x = torch.cat([context, noise], dim=1)
+        positions = torch.arange(x.shape[1], device=x.device)
+        to_timestep = self.diffusion.level_of_step
+        for m in range(len(levels) - 1):
+            k_from = to_timestep[levels[m]].expand(batch, -1)
+            k_to = to_timestep[levels[m + 1]].expand(batch, -1)
+            x_in, k_in = self.stabilize(x, k_from)
+            prediction = self.network(x_in, k_in, external_cond, positions)
+            x = self.diffusion.ddim_step(x, k_from, k_to, prediction, generator)
+        return x[:, n_context:]
+
+    def horizons(self, n_context: int, length: int) -> list[int]:
+        """How many new tokens each sliding window produces to grow `n_context` tokens to `length`."""
+        chunk = self.chunk_size if self.chunk_size > 0 else self.window - n_context
+        sizes, current = [], n_context
+        while current < length:
+            sizes.append(min(chunk, length - current, self.window - 1))
+            current += sizes[-1]
+        return sizes
+
+    def rollout(
+        self,
+        context: Tensor,
+        length: int,
+        external_cond: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        progress: bool = False,
+    ) -> Tensor:
+        """Grow `context` (B, n_context, ...) to `length` tokens, sliding a `window`-token attention window.
+
+        Each window keeps as many of the latest tokens as fit beside the new chunk as context, so rollouts may
+        run any multiple of the training length.
+        """
+        tokens = context
+        for horizon in tqdm(self.horizons(context.shape[1], length), desc="sampling", disable=not progress):
+            current = tokens.shape[1]
+            start = max(0, current + horizon - self.window)
+            cond = None if external_cond is None else external_cond[:, start : current + horizon]
+            new = self.sample_window(tokens[:, start:], horizon, cond, generator)
+            tokens = torch.cat([tokens, new], dim=1)
+        return tokens

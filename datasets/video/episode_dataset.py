@@ -1,0 +1,93 @@
+"""Video clips cut from episodes stored one `.npz` per episode (`video` (L, H, W, 3) uint8, `actions` (L,) int).
+
+This is the on-disk layout shared by every video dataset here (the embedded simulators and TECO's DMLab), split
+into `training/` and `validation/` folders. Training clips start anywhere in an episode; validation clips are
+`validation_multiplier` times longer and start at frame 0, so evaluation is the same for every run.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+
+from utils.typed_config import require
+
+Split = Literal["training", "validation", "test"]
+
+
+@dataclass(frozen=True)
+class VideoDatasetConfig:
+    """The original's `dataset.*` keys for video; shape keys are read by the algorithm through interpolation."""
+
+    save_dir: str
+    resolution: int
+    n_frames: int
+    frame_skip: int = 1
+    context_length: int = 2
+    external_cond_dim: int = 0
+    observation_shape: tuple[int, ...] = (3, 64, 64)
+    validation_multiplier: int = 1
+
+    def __post_init__(self) -> None:
+        require(self.resolution > 0, "resolution", f"must be > 0, got {self.resolution}")
+        require(self.n_frames >= 1, "n_frames", f"must be >= 1, got {self.n_frames}")
+        require(self.frame_skip >= 1, "frame_skip", f"must be >= 1, got {self.frame_skip}")
+        require(self.validation_multiplier >= 1, "validation_multiplier", "must be >= 1")
+
+
+class VideoEpisodeDataset(Dataset):
+    """Items are dicts with `videos` (T, 3, H, W) in [-1, 1] and, when actions exist, one-hot `actions` (T, A)."""
+
+    def __init__(self, config: VideoDatasetConfig, split: Split) -> None:
+        self.config = config
+        self.split = split
+        self.prepare()
+        folder = self.split_dir
+        self.episodes = sorted(folder.glob("*.npz"))
+        if not self.episodes:
+            raise FileNotFoundError(f"no episodes (*.npz) in {folder}; check dataset.save_dir")
+        self.lengths = [self._episode_length(path) for path in self.episodes]
+        frames = config.n_frames * (config.validation_multiplier if split != "training" else 1)
+        self.span = (frames - 1) * config.frame_skip + 1
+        self.clips = self._clip_index()
+        if not self.clips:
+            raise ValueError(
+                f"dataset: episodes in {folder} have at most {max(self.lengths)} frames, fewer than the {self.span} "
+                f"a clip needs (n_frames × frame_skip × validation_multiplier)"
+            )
+
+    @property
+    def split_dir(self) -> Path:
+        return Path(self.config.save_dir) / ("validation" if self.split == "test" else self.split)
+
+    def prepare(self) -> None:
+        """Make the split available on disk (generate or download); the base class expects it present."""
+
+    def _episode_length(self, path: Path) -> int:
+        with np.load(path) as episode:
+            return len(episode["actions"])
+
+    def _clip_index(self) -> list[tuple[int, int]]:
+        if self.split == "training":
+            return [(e, s) for e, length in enumerate(self.lengths) for s in range(length - self.span + 1)]
+        return [(e, 0) for e, length in enumerate(self.lengths) if length >= self.span]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        episode, start = self.clips[index]
+        steps = slice(start, start + self.span, self.config.frame_skip)
+        with np.load(self.episodes[episode]) as data:
+            video, actions = data["video"][steps], data["actions"][steps]
+        frames = torch.from_numpy(video).permute(0, 3, 1, 2).float() / 127.5 - 1
+        if frames.shape[-1] != self.config.resolution:
+            frames = F.interpolate(frames, size=self.config.resolution, mode="area")
+        item = {"videos": frames}
+        if self.config.external_cond_dim:
+            item["actions"] = F.one_hot(torch.from_numpy(actions).long(), self.config.external_cond_dim).float()
+        return item

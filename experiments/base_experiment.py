@@ -1,0 +1,202 @@
+"""Experiments turn the composed config into objects and run its tasks: every public method is a task."""
+
+import inspect
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+from utils.checkpoints import CHECKPOINT_DIR, resolve_checkpoint, write_run_file
+from utils.typed_config import ConfigError, build
+from utils.wandb_logging import WANDB_MODES, make_wandb_logger
+
+log = logging.getLogger(__name__)
+
+# A registry entry: the typed config dataclass and the class built from it.
+Component = tuple[type, Callable[..., Any]]
+
+
+class BaseExperiment:
+    """Holds the config and output directory; subclasses add tasks as public methods."""
+
+    def __init__(self, cfg: DictConfig, output_dir: Path) -> None:
+        self.cfg = cfg
+        self.output_dir = output_dir
+
+    @classmethod
+    def task_names(cls) -> list[str]:
+        """Every public method of the experiment, the names `experiment.tasks` may list."""
+        return sorted(
+            name
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_") and name != "task_names"
+        )
+
+    @classmethod
+    def check_tasks(cls, tasks: list[str]) -> None:
+        valid = cls.task_names()
+        for task in tasks:
+            if task not in valid:
+                raise ConfigError("experiment.tasks", f"unknown task {task!r}; valid tasks: {', '.join(valid)}")
+
+
+class BaseLightningExperiment(BaseExperiment):
+    """Builds one algorithm and its datasets from registries, then trains / validates / tests with Lightning.
+
+    Everything a user can get wrong (keys, values, `load=`, `resume=`) is checked in `__init__`, before any task.
+    """
+
+    compatible_algorithms: dict[str, Component] = {}
+    compatible_datasets: dict[str, Component] = {}
+
+    def __init__(self, cfg: DictConfig, output_dir: Path) -> None:
+        super().__init__(cfg, output_dir)
+        self.name = str(cfg.name)
+        outputs_root = Path(cfg.output_root)
+        wandb_mode = cfg.wandb.mode
+        if wandb_mode not in WANDB_MODES:
+            raise ConfigError("wandb.mode", f"got {wandb_mode!r}; choose one of: {', '.join(WANDB_MODES)}")
+        lookup = dict(
+            outputs_root=outputs_root,
+            online=wandb_mode == "online",
+            entity=cfg.wandb.entity,
+            project=cfg.wandb.project,
+            download_dir=output_dir / "downloaded",
+        )
+        self.resume_path = resolve_checkpoint("resume", str(cfg.resume), **lookup) if cfg.resume else None
+        self.load_path = resolve_checkpoint("load", str(cfg.load), **lookup) if cfg.load else None
+        self.run_id = str(cfg.resume) if self.resume_path else _new_run_id()
+        self.algorithm = self._build("algorithm", self.compatible_algorithms)
+        self.dataset_config = self._dataset_config()
+        self.logger = make_wandb_logger(
+            wandb_mode, cfg.wandb.entity, cfg.wandb.project, self.name, self.run_id, output_dir, bool(self.resume_path)
+        )
+        write_run_file(output_dir, self.run_id, self.name)
+        if self.load_path is not None:
+            self._load_weights(self.load_path)
+
+    def _build(self, group: str, registry: dict[str, Component]) -> Any:
+        config_cls, component_cls = self._lookup(group, registry)
+        return component_cls(build(config_cls, self.cfg[group], group))
+
+    def _lookup(self, group: str, registry: dict[str, Component]) -> Component:
+        name = self.cfg[group].get("_name")
+        if name not in registry:
+            valid = ", ".join(sorted(registry))
+            raise ConfigError(group, f"{name!r} is not supported by {type(self).__name__}; use one of: {valid}")
+        return registry[name]
+
+    def _dataset_config(self) -> Any:
+        config_cls, _ = self._lookup("dataset", self.compatible_datasets)
+        return build(config_cls, self.cfg.dataset, "dataset")
+
+    def _dataset(self, split: str) -> Dataset:
+        _, dataset_cls = self._lookup("dataset", self.compatible_datasets)
+        return dataset_cls(self.dataset_config, split)
+
+    def _load_weights(self, path: Path) -> None:
+        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+        try:
+            self.algorithm.load_state_dict(state)
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[0]
+            raise ConfigError("load", f"{path} does not fit this algorithm's configuration ({first})") from None
+
+    def _loader(self, split: str, stage: DictConfig) -> DataLoader:
+        workers = stage.data.num_workers
+        return DataLoader(
+            self._dataset(split),
+            batch_size=stage.batch_size,
+            shuffle=stage.data.shuffle,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+
+    def _trainer(self, stage: DictConfig, **kwargs: Any) -> pl.Trainer:
+        exp = self.cfg.experiment
+        return pl.Trainer(
+            accelerator=exp.accelerator,
+            devices=exp.devices,
+            num_nodes=exp.num_nodes,
+            strategy=exp.strategy,
+            precision=stage.precision,
+            logger=self.logger,
+            default_root_dir=str(self.output_dir),
+            detect_anomaly=bool(self.cfg.debug),
+            num_sanity_val_steps=0,
+            **kwargs,
+        )
+
+    def _compile(self, stage: DictConfig) -> None:
+        if stage.compile:
+            self.algorithm.model.compile()
+
+    def training(self) -> None:
+        """Fit the algorithm; periodic validation and checkpoints into `<run dir>/checkpoints/`."""
+        train = self.cfg.experiment.training
+        val = self.cfg.experiment.validation
+        ckpt = train.checkpointing
+        checkpoint_dir = self.output_dir / CHECKPOINT_DIR
+        callbacks = [
+            ModelCheckpoint(
+                dirpath=checkpoint_dir,
+                every_n_train_steps=ckpt.every_n_train_steps,
+                every_n_epochs=ckpt.every_n_epochs,
+                train_time_interval=ckpt.train_time_interval,
+                enable_version_counter=ckpt.enable_version_counter,
+                save_top_k=-1,
+            ),
+            LearningRateMonitor(logging_interval="step"),
+        ]
+        trainer = self._trainer(
+            train,
+            callbacks=callbacks,
+            max_epochs=train.max_epochs,
+            max_steps=train.max_steps,
+            max_time=train.max_time,
+            accumulate_grad_batches=train.optim.accumulate_grad_batches,
+            gradient_clip_val=train.optim.gradient_clip_val,
+            val_check_interval=val.val_every_n_step,
+            check_val_every_n_epoch=val.val_every_n_epoch,
+            limit_val_batches=val.limit_batch,
+        )
+        self.logger.log_hyperparams(OmegaConf.to_container(self.cfg, resolve=True))
+        self._compile(train)
+        trainer.fit(
+            self.algorithm,
+            train_dataloaders=self._loader("training", train),
+            val_dataloaders=self._loader("validation", val),
+            ckpt_path=str(self.resume_path) if self.resume_path else None,
+        )
+        trainer.save_checkpoint(checkpoint_dir / "last.ckpt")
+        log.info("checkpoint: %s", checkpoint_dir / "last.ckpt")
+
+    def validation(self) -> None:
+        """Sample from the context frames of the validation clips and log metrics and videos."""
+        self._evaluate("validation", self.cfg.experiment.validation)
+
+    def test(self) -> None:
+        """Like validation, on the test split (where a dataset has none, its validation episodes)."""
+        self._evaluate("test", self.cfg.experiment.test)
+
+    def _evaluate(self, split: str, stage: DictConfig) -> None:
+        trainer = self._trainer(stage, limit_val_batches=stage.limit_batch, limit_test_batches=stage.limit_batch)
+        self._compile(stage)
+        loader = self._loader(split, stage)
+        run = trainer.validate if split == "validation" else trainer.test
+        results = run(self.algorithm, dataloaders=loader, ckpt_path=str(self.resume_path) if self.resume_path else None)
+        (self.output_dir / f"{split}_metrics.json").write_text(json.dumps(results[0] if results else {}, indent=2))
+
+
+def _new_run_id() -> str:
+    """An 8-character id in wandb's alphabet, also used when wandb is disabled."""
+    from wandb.sdk.lib.runid import generate_id
+
+    return generate_id()

@@ -1,0 +1,80 @@
+"""Finding the checkpoint behind `load=` and `resume=`: a file path, or a run id found under the outputs folder
+(every run writes `run.json` with its id beside its `checkpoints/`) or, for online runs, a wandb artifact."""
+
+import json
+from pathlib import Path
+
+import torch
+
+from utils.typed_config import ConfigError
+
+RUN_FILE = "run.json"
+CHECKPOINT_DIR = "checkpoints"
+
+
+def write_run_file(output_dir: Path, run_id: str, name: str) -> None:
+    """Mark `output_dir` as belonging to run `run_id` so `resume=` / `load=` can find it later."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / RUN_FILE).write_text(json.dumps({"id": run_id, "name": name}))
+
+
+def run_dirs(outputs_root: Path, run_id: str) -> list[Path]:
+    """Every run directory under `outputs_root` that belongs to `run_id` (a resumed run spans several)."""
+    dirs = []
+    for marker in outputs_root.rglob(RUN_FILE):
+        try:
+            if json.loads(marker.read_text()).get("id") == run_id:
+                dirs.append(marker.parent)
+        except (OSError, json.JSONDecodeError):
+            continue
+    return dirs
+
+
+def latest_local_checkpoint(outputs_root: Path, run_id: str) -> Path | None:
+    """The most recently written `.ckpt` of run `run_id`, or None when the run has none here."""
+    checkpoints = [c for d in run_dirs(outputs_root, run_id) for c in (d / CHECKPOINT_DIR).glob("*.ckpt")]
+    return max(checkpoints, key=lambda c: c.stat().st_mtime, default=None)
+
+
+def download_wandb_checkpoint(run_id: str, entity: str | None, project: str, destination: Path) -> Path:
+    """Fetch the latest checkpoint artifact `model-<run_id>` that WandbLogger(log_model=...) uploaded."""
+    import wandb
+
+    path = f"{entity}/{project}/model-{run_id}:latest" if entity else f"{project}/model-{run_id}:latest"
+    folder = Path(wandb.Api().artifact(path, type="model").download(root=str(destination)))
+    return next(folder.glob("*.ckpt"))
+
+
+def resolve_checkpoint(
+    key: str, value: str, outputs_root: Path, online: bool, entity: str | None, project: str, download_dir: Path
+) -> Path:
+    """Turn a `load=` / `resume=` value into a readable checkpoint file, or a `ConfigError` naming `key`."""
+    path = Path(value).expanduser()
+    if path.is_file():
+        return check_checkpoint(key, path)
+    if key == "load" and (path.suffix == ".ckpt" or "/" in value):
+        raise ConfigError(key, f"no checkpoint file at {path}; give an existing .ckpt path or a run id")
+    local = latest_local_checkpoint(outputs_root, value)
+    if local is not None:
+        return check_checkpoint(key, local)
+    if online:
+        try:
+            return check_checkpoint(key, download_wandb_checkpoint(value, entity, project, download_dir))
+        except (Exception, StopIteration) as error:
+            raise ConfigError(key, f"run {value!r} has no checkpoint artifact on wandb ({error})") from None
+    raise ConfigError(
+        key,
+        f"no run {value!r} with a checkpoint under {outputs_root}/; give a run id from there, a .ckpt path, "
+        f"or use wandb.mode=online to fetch the run's checkpoint artifact",
+    )
+
+
+def check_checkpoint(key: str, path: Path) -> Path:
+    """Open the file once so a truncated or foreign file fails here with one line, not mid-training."""
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise ConfigError(key, f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(content, dict) or "state_dict" not in content:
+        raise ConfigError(key, f"{path} is not a Lightning checkpoint (no 'state_dict')")
+    return path
