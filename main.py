@@ -25,10 +25,10 @@ def run(cfg: DictConfig, output_dir: Path) -> None:
     tasks = list(cfg.experiment.tasks)
     cls = experiment_class(cfg.experiment.get("_name"))
     cls.check_tasks(tasks)
-    experiment = cls(cfg, output_dir)
-    log.info("run %s (%s) in %s: tasks %s", cfg.name, experiment.run_id, output_dir, tasks)
-    for task in tasks:
-        getattr(experiment, task)()
+    with cls(cfg, output_dir) as experiment:
+        log.info("run %s in %s: tasks %s", cfg.name, output_dir, tasks)
+        for task in tasks:
+            getattr(experiment, task)()
 
 
 @hydra.main(version_base=None, config_path="configurations", config_name="config")

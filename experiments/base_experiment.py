@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+import wandb
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
@@ -29,6 +30,12 @@ class BaseExperiment:
     def __init__(self, cfg: DictConfig, output_dir: Path) -> None:
         self.cfg = cfg
         self.output_dir = output_dir
+
+    def __enter__(self) -> "BaseExperiment":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Release what the tasks opened (the logger's run); subclasses extend."""
 
     @classmethod
     def task_names(cls) -> list[str]:
@@ -81,6 +88,11 @@ class BaseLightningExperiment(BaseExperiment):
         write_run_file(output_dir, self.run_id, self.name)
         if self.load_path is not None:
             self._load_weights(self.load_path)
+        self.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+
+    def __exit__(self, *exc_info: object) -> None:
+        if wandb.run is not None:
+            wandb.run.finish()
 
     def _build(self, group: str, registry: dict[str, Component]) -> Any:
         config_cls, component_cls = self._lookup(group, registry)
@@ -167,7 +179,6 @@ class BaseLightningExperiment(BaseExperiment):
             check_val_every_n_epoch=val.val_every_n_epoch,
             limit_val_batches=val.limit_batch,
         )
-        self.logger.log_hyperparams(OmegaConf.to_container(self.cfg, resolve=True))
         self._compile(train)
         trainer.fit(
             self.algorithm,

@@ -44,9 +44,7 @@ def build(cls: type[T], values: Mapping[str, Any] | DictConfig, prefix: str) -> 
     if unknown:
         raise ConfigError(f"{prefix}.{unknown[0]}", f"unknown key; valid keys are: {', '.join(sorted(fields))}")
     hints = typing.get_type_hints(cls)
-    kwargs = {
-        name: _convert(hints[name], values[name], f"{prefix}.{name}") for name in fields if name in values
-    }
+    kwargs = {name: _convert(hints[name], values[name], f"{prefix}.{name}") for name in fields if name in values}
     try:
         return cls(**kwargs)
     except ConfigError as error:

@@ -13,6 +13,8 @@ def frame_metrics(prediction: Tensor, target: Tensor) -> dict[str, Tensor]:
     frames_pred = rearrange(prediction, "b t c h w -> (b t) c h w")
     frames_true = rearrange(target, "b t c h w -> (b t) c h w")
     mse = F.mse_loss(prediction, target)
-    psnr = peak_signal_noise_ratio(frames_pred, frames_true, data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3))
+    psnr = peak_signal_noise_ratio(
+        frames_pred, frames_true, data_range=1.0, reduction="elementwise_mean", dim=(1, 2, 3)
+    )
     ssim = structural_similarity_index_measure(frames_pred, frames_true, data_range=1.0)
     return {"mse": mse, "psnr": torch.as_tensor(psnr), "ssim": torch.as_tensor(ssim)}

@@ -44,7 +44,7 @@ class DFBaseConfig:
             f"must be in [0, n_frames={self.n_frames}) so something is generated, got {self.context_frames}",
         )
         require(self.external_cond_dim >= 0, "external_cond_dim", "must be >= 0")
-        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.lr > 0, "lr", f"must be > 0 (set experiment.training.lr), got {self.lr}")
         require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(len(self.optimizer_beta) == 2, "optimizer_beta", "must be two numbers, e.g. [0.9,0.99]")
         require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")

@@ -73,7 +73,7 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         metrics = frame_metrics((prediction[:, n_context:] + 1) / 2, (videos[:, n_context:] + 1) / 2)
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, batch_size=len(videos), sync_dist=True)
         room = self.config.logged_videos - len(self._videos)
-        self._videos.extend(zip(prediction[:room].cpu(), videos[:room].cpu()))
+        self._videos.extend(zip(prediction[:room].cpu(), videos[:room].cpu(), strict=True))
 
     def on_validation_epoch_end(self) -> None:
         self._write_videos("validation")
@@ -84,13 +84,19 @@ class DiffusionForcingVideo(DiffusionForcingBase):
     def _write_videos(self, stage: str) -> None:
         """Prediction | ground truth MP4s into `<run dir>/videos/` and, when wandb is on, the wandb run."""
         videos, self._videos = self._videos, []
-        if not videos or not self.trainer.is_global_zero or self.trainer.sanity_checking:
+        if not videos or not self.trainer.is_global_zero:
             return
         folder = Path(self.trainer.default_root_dir) / "videos"
         paths = [
-            str(write_video(folder / f"{stage}_step{self.global_step}_{i}.mp4", side_by_side(p, g), self.config.video_fps))
+            str(
+                write_video(
+                    folder / f"{stage}_step{self.global_step}_{i}.mp4", side_by_side(p, g), self.config.video_fps
+                )
+            )
             for i, (p, g) in enumerate(videos)
         ]
         for logger in self.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_video(f"{stage}/prediction_vs_truth", paths, step=self.global_step, format=["mp4"] * len(paths))
+                logger.log_video(
+                    f"{stage}/prediction_vs_truth", paths, step=self.global_step, format=["mp4"] * len(paths)
+                )

@@ -18,8 +18,7 @@ from .scheduling import SchedulingMatrix, scheduling_matrix
 
 
 class Network(Protocol):
-    def __call__(self, x: Tensor, noise_levels: Tensor, external_cond: Tensor | None, positions: Tensor) -> Tensor:
-        ...
+    def __call__(self, x: Tensor, noise_levels: Tensor, external_cond: Tensor | None, positions: Tensor) -> Tensor: ...
 
 
 class Sampler:

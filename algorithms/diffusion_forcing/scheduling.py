@@ -45,9 +45,7 @@ def _descend(lag: np.ndarray, steps: int) -> np.ndarray:
     return matrix[keep]
 
 
-def scheduling_matrix(
-    kind: SchedulingMatrix, horizon: int, steps: int, uncertainty_scale: float = 1.0
-) -> np.ndarray:
+def scheduling_matrix(kind: SchedulingMatrix, horizon: int, steps: int, uncertainty_scale: float = 1.0) -> np.ndarray:
     """Dispatch by the `algorithm.scheduling_matrix` name; raises for unknown names, listing the valid ones."""
     if horizon < 1 or steps < 1:
         raise ValueError(f"horizon and steps must be >= 1, got horizon={horizon}, steps={steps}")

@@ -35,7 +35,11 @@ class CrafterDatasetConfig(VideoDatasetConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self.episode_length >= 2, "episode_length", "must be >= 2")
-        require(self.render_size >= 16, "render_size", "must be >= 16")
+        require(
+            self.render_size >= 32,
+            "render_size",
+            f"must be >= 32 (crafter draws a 9x9 tile view), got {self.render_size}",
+        )
         require(self.training_episodes >= 1, "training_episodes", "must be >= 1")
         require(self.validation_episodes >= 1, "validation_episodes", "must be >= 1")
         require(self.action_hold >= 1, "action_hold", "must be >= 1 (mean steps an action is held)")

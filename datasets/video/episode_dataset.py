@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from utils.typed_config import require
+from utils.typed_config import ConfigError, require
 
 Split = Literal["training", "validation", "test"]
 
@@ -49,15 +49,16 @@ class VideoEpisodeDataset(Dataset):
         folder = self.split_dir
         self.episodes = sorted(folder.glob("*.npz"))
         if not self.episodes:
-            raise FileNotFoundError(f"no episodes (*.npz) in {folder}; check dataset.save_dir")
+            raise ConfigError("dataset.save_dir", f"no episodes (*.npz) in {folder}")
         self.lengths = [self._episode_length(path) for path in self.episodes]
         frames = config.n_frames * (config.validation_multiplier if split != "training" else 1)
         self.span = (frames - 1) * config.frame_skip + 1
         self.clips = self._clip_index()
         if not self.clips:
-            raise ValueError(
-                f"dataset: episodes in {folder} have at most {max(self.lengths)} frames, fewer than the {self.span} "
-                f"a clip needs (n_frames × frame_skip × validation_multiplier)"
+            raise ConfigError(
+                "dataset.n_frames",
+                f"episodes in {folder} have at most {max(self.lengths)} frames, fewer than the {self.span} "
+                f"a clip needs (n_frames × frame_skip × validation_multiplier)",
             )
 
     @property

@@ -26,7 +26,9 @@ class NoiseLevelEmbedding(nn.Module):
 
     def __init__(self, base_dim: int, dim: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(SinusoidalEmbedding(base_dim), nn.Linear(base_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.net = nn.Sequential(
+            SinusoidalEmbedding(base_dim), nn.Linear(base_dim, dim), nn.SiLU(), nn.Linear(dim, dim)
+        )
 
     def forward(self, k: Tensor) -> Tensor:
         return self.net(k)

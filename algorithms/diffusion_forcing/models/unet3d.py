@@ -1,6 +1,7 @@
 """The video backbone: a U-Net whose convolutions and spatial attention act per frame and whose temporal
 attention mixes frames (causally by default), every frame conditioned on its own noise level and action."""
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -41,12 +42,13 @@ class UNet3DConfig:
             "resolution",
             f"{self.resolution} is not divisible by 2^(len(dim_mults)-1) = {factor}",
         )
-        bad = [r for r in self.attn_resolutions if r not in self.level_resolutions]
+        levels = self.level_resolutions
+        unrelated = [r for r in self.attn_resolutions if r <= 0 or not math.log2(r / self.resolution).is_integer()]
         require(
-            not bad,
+            not unrelated and (not self.attn_resolutions or any(r in levels for r in self.attn_resolutions)),
             "attn_resolutions",
-            f"{list(bad)} are not feature-map sizes of this U-Net at resolution {self.resolution}; "
-            f"choose from {list(self.level_resolutions)}",
+            f"{list(self.attn_resolutions)} do not fit this U-Net at resolution {self.resolution}; its feature maps "
+            f"are {list(levels)} (sizes above the resolution are allowed and skipped, so recipes carry across data)",
         )
 
     @property
@@ -125,12 +127,12 @@ class UNet3D(nn.Module):
         if self.init_temporal is not None:
             h = self.init_temporal(h, n_frames, positions)
         skips = []
-        for level, downsample in zip(self.downs, self.downsamples):
+        for level, downsample in zip(self.downs, self.downsamples, strict=True):
             h = level(h, emb, n_frames, positions)
             skips.append(h)
             h = downsample(h)
         h = self.mid(h, emb, n_frames, positions)
-        for level, upsample in zip(self.ups, self.upsamples):
+        for level, upsample in zip(self.ups, self.upsamples, strict=True):
             h = level(torch.cat([h, skips.pop()], dim=1), emb, n_frames, positions)
             h = upsample(h)
         return rearrange(self.out(h), "(b t) c h w -> b t c h w", t=n_frames)

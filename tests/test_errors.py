@@ -1,0 +1,64 @@
+"""Every user mistake ends in one line naming the key and the fix, before any training, with no traceback."""
+
+from pathlib import Path
+
+import pytest
+
+from main import run
+from tests.conftest import ROOT, compose_config, run_cli
+from utils.typed_config import ConfigError
+
+
+def config_error(overrides: list[str], tmp_path: Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        run(compose_config(overrides, tmp_path / "run"), tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists(), "nothing may start before the config is checked"
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("experiment.tasks=[training,dance]", r"experiment.tasks: unknown task 'dance'; valid tasks: test, training"),
+        ("experiment.training.lr=-1", r"algorithm.lr: must be > 0 \(set experiment.training.lr\), got -1.0"),
+        ("algorithm.scheduling_matrix=spiral", r"algorithm.scheduling_matrix: got 'spiral'; choose one of: pyramid"),
+        ("algorithm.diffusion.architecture.attn_resolutions=[32]", r"attn_resolutions: \[32\] do not fit this U-Net"),
+        ("dataset.context_length=4", r"algorithm.context_frames: must be in \[0, n_frames=4\)"),
+        ("algorithm.causal=maybe", r"algorithm.causal: expected true or false, got 'maybe'"),
+        ("algorithm.diffusion.beta_schedule=quadratic", r"beta_schedule: got 'quadratic'; choose one of: linear"),
+        ("algorithm.chunk_size=9", r"algorithm.chunk_size: must be -1 \(whole window\) or in \[1, 2\]"),
+        ("wandb.mode=cloud", r"wandb.mode: got 'cloud'; choose one of: offline, online, disabled"),
+        ("resume=abc12345", r"resume: no run 'abc12345' with a checkpoint under"),
+        ("load=missing/model.ckpt", r"load: no checkpoint file at missing/model.ckpt"),
+    ],
+)
+def test_bad_values_name_the_key(override: str, expected: str, tiny: list[str], tmp_path: Path) -> None:
+    import re
+
+    assert re.search(expected, config_error([*tiny, override], tmp_path))
+
+
+def test_corrupt_checkpoint(tiny: list[str], tmp_path: Path) -> None:
+    broken = tmp_path / "broken.ckpt"
+    broken.write_bytes(b"not a checkpoint")
+    assert "is not a readable checkpoint" in config_error([*tiny, f"load={broken}"], tmp_path)
+
+
+def test_missing_name_on_the_command_line(tmp_path: Path) -> None:
+    result = run_cli(["wandb.mode=disabled", f"output_root={tmp_path}"], cwd=ROOT)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: +name: missing; name the run on the command line, e.g. +name=my_experiment"
+
+
+def test_unknown_group_option_lists_choices(tmp_path: Path) -> None:
+    result = run_cli(["+name=x", "algorithm=df_nope", f"output_root={tmp_path}"], cwd=ROOT)
+    assert result.returncode != 0
+    assert "Could not find 'algorithm/df_nope'" in result.stderr and "df_video" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_value_on_the_command_line_has_no_traceback(tmp_path: Path) -> None:
+    result = run_cli(["+name=x", "algorithm.scheduling_matrix=spiral", f"output_root={tmp_path}"], cwd=ROOT)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("error: algorithm.scheduling_matrix: got 'spiral'")

@@ -1,0 +1,74 @@
+"""The real entry point on tiny configs: train, resume, load + validate, test, debug."""
+
+from pathlib import Path
+
+import torch
+
+from tests.conftest import checkpoint_step, run_id
+
+
+def test_two_step_training_writes_checkpoint_and_run_file(tiny: list[str], run_main) -> None:
+    run_dir = run_main(tiny)
+    assert checkpoint_step(run_dir / "checkpoints" / "last.ckpt") == 2
+    assert len(run_id(run_dir)) == 8
+
+
+def test_resume_continues_step_and_optimizer(tiny: list[str], run_main) -> None:
+    first = run_main(tiny)
+    resumed = run_main([*tiny, f"resume={run_id(first)}", "experiment.training.max_steps=4"])
+    assert run_id(resumed) == run_id(first), "a resumed run keeps its id"
+    checkpoint = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["global_step"] == 4
+    adam_steps = {float(s["step"]) for s in checkpoint["optimizer_states"][0]["state"].values()}
+    assert adam_steps == {4.0}, "optimizer moments were restored, not restarted"
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 4
+
+
+def test_load_then_validation_writes_video_and_metrics(tiny: list[str], run_main) -> None:
+    trained = run_main(tiny)
+    ckpt = trained / "checkpoints" / "last.ckpt"
+    run_dir = run_main([*tiny, f"load={ckpt}", "experiment.tasks=[validation]"])
+    videos = list((run_dir / "videos").glob("validation_*.mp4"))
+    assert videos and videos[0].stat().st_size > 0
+    metrics = (run_dir / "validation_metrics.json").read_text()
+    assert "validation/psnr" in metrics and "validation/ssim" in metrics
+    assert run_id(run_dir) != run_id(trained), "load= starts a new run"
+
+
+def test_load_by_run_id_and_test_task(tiny: list[str], run_main) -> None:
+    trained = run_main(tiny)
+    run_dir = run_main([*tiny, f"load={run_id(trained)}", "experiment.tasks=[test]"])
+    assert list((run_dir / "videos").glob("test_*.mp4"))
+    assert "test/mse" in (run_dir / "test_metrics.json").read_text()
+
+
+def test_long_rollout_with_validation_multiplier(tiny: list[str], run_main) -> None:
+    run_dir = run_main([*tiny, "experiment.tasks=[validation]", "dataset.validation_multiplier=3"])
+    import imageio.v3 as iio
+
+    frames = iio.imread(next((run_dir / "videos").glob("*.mp4")), plugin="pyav")
+    assert len(frames) == 4 * 3
+
+
+def test_debug_logs_gradient_norms(tiny: list[str], run_main, tmp_path: Path) -> None:
+    from lightning.pytorch import Trainer
+
+    from algorithms.diffusion_forcing.df_video import DFVideoConfig, DiffusionForcingVideo
+    from datasets.video.crafter_video import CrafterDatasetConfig, CrafterVideoDataset
+    from tests.conftest import compose_config
+    from utils.typed_config import build
+
+    cfg = compose_config([*tiny, "debug=true"], tmp_path / "run")
+    algorithm = DiffusionForcingVideo(build(DFVideoConfig, cfg.algorithm, "algorithm"))
+    dataset = CrafterVideoDataset(build(CrafterDatasetConfig, cfg.dataset, "dataset"), "training")
+    trainer = Trainer(accelerator="cpu", fast_dev_run=1, logger=False, enable_progress_bar=False, detect_anomaly=True)
+    trainer.fit(algorithm, torch.utils.data.DataLoader(dataset, batch_size=2))
+    assert "grad_2.0_norm_total" in trainer.callback_metrics
+    assert any(key.startswith("param_norm/") for key in trainer.callback_metrics)
+
+
+def test_offline_wandb_run_is_written(tiny: list[str], run_main) -> None:
+    run_dir = run_main([*tiny, "wandb.mode=offline"])
+    runs = list((run_dir / "wandb").glob(f"offline-run-*-{run_id(run_dir)}"))
+    assert runs, "offline wandb run directory named by the run id"
+    assert (runs[0] / f"run-{run_id(run_dir)}.wandb").stat().st_size > 0
