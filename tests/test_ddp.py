@@ -2,12 +2,9 @@
 
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import ROOT, checkpoint_step, run_cli
 
 
-@pytest.mark.slow
 def test_two_process_ddp_on_cpu(tiny: list[str], tmp_path: Path) -> None:
     run_dir = tmp_path / "ddp_run"
     args = [

@@ -34,6 +34,7 @@ class DFBaseConfig:
     scheduling_matrix: SchedulingMatrix = "autoregressive"
     chunk_size: int = 1
     uncertainty_scale: float = 1.0
+    kv_cache: bool = True
     debug: bool = False
 
     def __post_init__(self) -> None:
@@ -75,6 +76,7 @@ class DiffusionForcingBase(pl.LightningModule):
             window=self.config.n_frames,
             chunk_size=self.config.chunk_size,
             uncertainty_scale=self.config.uncertainty_scale,
+            kv_cache=self.config.kv_cache and self.config.causal,
         )
 
     def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None, Tensor | None]:

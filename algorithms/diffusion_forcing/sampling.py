@@ -4,7 +4,13 @@ Symbols follow the DF paper (Alg. 2): a window holds `n_context` context tokens 
 of the scheduling matrix gives every new token's sampling level at step m. Tokens at level 0 — context tokens
 and new tokens already finished — are shown to the network at the stabilisation level k_s: rescaled to
 sqrt(ᾱ_{k_s})·x with no noise drawn and labelled k_s, so small errors in generated frames are not taken as exact
-(DF paper §3.4, "stabilisation"). The network is a callable (x, k, cond, positions) → prediction.
+(DF paper §3.4, "stabilisation"). The network is a callable (x, k, cond, positions[, cache]) → prediction.
+
+With `kv_cache`, the leading frames of a window that sit at level 0 are run once and their temporal keys and
+values kept (`models/kv_cache.py`); each step then runs only the frames after them. Under causal attention this
+is exact within a window for every scheduling matrix. Across sliding windows the cache rolls: a context frame
+keeps the keys/values it got while earlier frames (now outside the window) were visible, whereas recomputing
+the window would show it only the frames still inside — so long rollouts differ slightly from `kv_cache=False`.
 """
 
 from typing import Protocol
@@ -14,6 +20,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .models.diffusion import Diffusion
+from .models.kv_cache import TemporalKVCache
 from .scheduling import SchedulingMatrix, scheduling_matrix
 
 
@@ -32,6 +39,7 @@ class Sampler:
         window: int,
         chunk_size: int,
         uncertainty_scale: float,
+        kv_cache: bool = False,
     ) -> None:
         self.diffusion = diffusion
         self.network = network
@@ -39,6 +47,8 @@ class Sampler:
         self.window = window
         self.chunk_size = chunk_size
         self.uncertainty_scale = uncertainty_scale
+        self.kv_cache = kv_cache
+        self.frame_passes = 0  # frames run through the network (per batch element), for benchmarks
 
     def level_matrix(self, n_context: int, horizon: int, device: torch.device) -> Tensor:
         """Sampling levels (M+1, n_context + horizon): context columns are 0, new columns follow the schedule."""
@@ -62,22 +72,51 @@ class Sampler:
         horizon: int,
         external_cond: Tensor | None = None,
         generator: torch.Generator | None = None,
+        cache: TemporalKVCache | None = None,
+        offset: int = 0,
     ) -> Tensor:
-        """New tokens (B, horizon, ...) following `context` (B, n_context, ...); cond covers the whole window."""
+        """New tokens (B, horizon, ...) following `context` (B, n_context, ...); cond covers the whole window.
+
+        `offset` is the window's first absolute position; a `cache` must hold exactly the window's leading frames.
+        """
         batch, n_context = context.shape[:2]
         levels = self.level_matrix(n_context, horizon, context.device)
         noise_shape = (batch, horizon, *context.shape[2:])
         noise = torch.randn(noise_shape, device=context.device, dtype=context.dtype, generator=generator)
         x = torch.cat([context, noise], dim=1)
-        positions = torch.arange(x.shape[1], device=x.device)
+        positions = torch.arange(offset, offset + x.shape[1], device=x.device)
         to_timestep = self.diffusion.level_of_step
         for m in range(len(levels) - 1):
             k_from = to_timestep[levels[m]].expand(batch, -1)
             k_to = to_timestep[levels[m + 1]].expand(batch, -1)
             x_in, k_in = self.stabilize(x, k_from)
-            prediction = self.network(x_in, k_in, external_cond, positions)
+            if cache is None:
+                prediction = self.network(x_in, k_in, external_cond, positions)
+                self.frame_passes += x.shape[1]
+            else:
+                prediction = self._cached_pass(x_in, k_in, k_from < 0, external_cond, positions, cache)
             x = self.diffusion.ddim_step(x, k_from, k_to, prediction, generator)
         return x[:, n_context:]
+
+    def _cached_pass(
+        self,
+        x_in: Tensor,
+        k_in: Tensor,
+        clean: Tensor,
+        cond: Tensor | None,
+        positions: Tensor,
+        cache: TemporalKVCache,
+    ) -> Tensor:
+        """Run only the frames after the cached ones; store the leading ones that are clean (level 0)."""
+        first = len(cache)
+        clean = clean[0, first:]
+        cache.store = int(torch.cumprod(clean.int(), 0).sum())
+        active = self.network(
+            x_in[:, first:], k_in[:, first:], None if cond is None else cond[:, first:], positions[first:], cache
+        )
+        cache.commit(positions[first:])
+        self.frame_passes += x_in.shape[1] - first
+        return torch.cat([torch.zeros_like(x_in[:, :first]), active], dim=1)
 
     def horizons(self, n_context: int, length: int) -> list[int]:
         """How many new tokens each sliding window produces to grow `n_context` tokens to `length`."""
@@ -102,10 +141,13 @@ class Sampler:
         run any multiple of the training length.
         """
         tokens = context
+        cache = TemporalKVCache() if self.kv_cache else None
         for horizon in tqdm(self.horizons(context.shape[1], length), desc="sampling", disable=not progress):
             current = tokens.shape[1]
             start = max(0, current + horizon - self.window)
             cond = None if external_cond is None else external_cond[:, start : current + horizon]
-            new = self.sample_window(tokens[:, start:], horizon, cond, generator)
+            if cache is not None:
+                cache.evict_before(start)
+            new = self.sample_window(tokens[:, start:], horizon, cond, generator, cache, offset=start)
             tokens = torch.cat([tokens, new], dim=1)
         return tokens

@@ -6,6 +6,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from .embeddings import RotaryEmbedding
+from .kv_cache import TemporalKVCache
 
 
 class MultiHeadAttention(nn.Module):
@@ -50,8 +51,8 @@ class SpatialAttention(MultiHeadAttention):
 class TemporalAttention(MultiHeadAttention):
     """Attention among the frames at each pixel, with rotary frame positions; causal masks the future.
 
-    The mask is built from query and key *positions*, not from tensor indices, so keys and values of earlier
-    frames may come from a per-layer cache (`past`) and still be masked and rotated consistently.
+    The mask is built from query and key *positions*, not tensor indices, so keys and values of earlier frames
+    may come from a `TemporalKVCache` and still be masked and rotated consistently.
     """
 
     def __init__(self, dim: int, heads: int, dim_head: int, causal: bool) -> None:
@@ -63,19 +64,22 @@ class TemporalAttention(MultiHeadAttention):
         x: Tensor,
         n_frames: int,
         positions: Tensor | None = None,
-        past: tuple[Tensor, Tensor, Tensor] | None = None,
+        cache: TemporalKVCache | None = None,
     ) -> Tensor:
-        # x: (B*T, C, H, W); positions: (T,) absolute frame indices; past: cached (keys, values, positions)
+        # x: (B*T, C, H, W); positions: (T,) absolute frame indices
         height, width = x.shape[-2:]
         if positions is None:
             positions = torch.arange(n_frames, device=x.device)
         tokens = rearrange(x, "(b t) c h w -> (b h w) t c", t=n_frames)
         q, k, v = self.project(tokens, positions)
         key_positions = positions
-        if past is not None:
-            past_k, past_v, past_positions = past
-            k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-            key_positions = torch.cat([past_positions, positions])
+        if cache is not None:
+            past = cache.past(self)
+            cache.append(self, k, v)
+            if past is not None:
+                past_k, past_v, past_positions = past
+                k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+                key_positions = torch.cat([past_positions, positions])
         mask = key_positions[None, :] <= positions[:, None] if self.causal else None
         tokens = self.attend(tokens, q, k, v, mask)
         return rearrange(tokens, "(b h w) t c -> (b t) c h w", h=height, w=width)

@@ -12,6 +12,7 @@ from utils.typed_config import require
 
 from .attention import SpatialAttention, TemporalAttention
 from .embeddings import NoiseLevelEmbedding
+from .kv_cache import TemporalKVCache
 from .resnet import Downsample, ResnetBlock, Upsample, group_norm
 
 
@@ -67,11 +68,13 @@ class UNetLevel(nn.Module):
         self.spatial = SpatialAttention(dim_out, heads, dim_head) if spatial else None
         self.temporal = TemporalAttention(dim_out, heads, dim_head, causal)
 
-    def forward(self, x: Tensor, emb: Tensor, n_frames: int, positions: Tensor) -> Tensor:
+    def forward(
+        self, x: Tensor, emb: Tensor, n_frames: int, positions: Tensor, cache: TemporalKVCache | None
+    ) -> Tensor:
         x = self.res2(self.res1(x, emb), emb)
         if self.spatial is not None:
             x = self.spatial(x, n_frames)
-        return self.temporal(x, n_frames, positions)
+        return self.temporal(x, n_frames, positions, cache)
 
 
 class UNet3D(nn.Module):
@@ -112,8 +115,10 @@ class UNet3D(nn.Module):
         noise_levels: Tensor,
         external_cond: Tensor | None = None,
         positions: Tensor | None = None,
+        cache: TemporalKVCache | None = None,
     ) -> Tensor:
-        # x: (B, T, C, H, W); noise_levels: (B, T); external_cond: (B, T, D); positions: (T,) frame indices
+        # x: (B, T, C, H, W); noise_levels: (B, T); external_cond: (B, T, D); positions: (T,) frame indices.
+        # With a cache, x holds only the frames after the cached ones, and positions are absolute.
         n_frames = x.shape[1]
         if positions is None:
             positions = torch.arange(n_frames, device=x.device)
@@ -125,14 +130,14 @@ class UNet3D(nn.Module):
         emb = rearrange(emb, "b t e -> (b t) e")
         h = self.init_conv(rearrange(x, "b t c h w -> (b t) c h w"))
         if self.init_temporal is not None:
-            h = self.init_temporal(h, n_frames, positions)
+            h = self.init_temporal(h, n_frames, positions, cache)
         skips = []
         for level, downsample in zip(self.downs, self.downsamples, strict=True):
-            h = level(h, emb, n_frames, positions)
+            h = level(h, emb, n_frames, positions, cache)
             skips.append(h)
             h = downsample(h)
-        h = self.mid(h, emb, n_frames, positions)
+        h = self.mid(h, emb, n_frames, positions, cache)
         for level, upsample in zip(self.ups, self.upsamples, strict=True):
-            h = level(torch.cat([h, skips.pop()], dim=1), emb, n_frames, positions)
+            h = level(torch.cat([h, skips.pop()], dim=1), emb, n_frames, positions, cache)
             h = upsample(h)
         return rearrange(self.out(h), "(b t) c h w -> b t c h w", t=n_frames)
