@@ -66,5 +66,9 @@ def test_bad_value_on_the_command_line_has_no_traceback(tmp_path: Path) -> None:
 
 def test_checkpoint_of_another_architecture(tiny: list[str], run_main, tmp_path: Path) -> None:
     trained = run_main(tiny)
-    bigger = [*tiny, f"load={trained / 'checkpoints' / 'last.ckpt'}", "algorithm.diffusion.architecture.network_size=16"]
+    bigger = [
+        *tiny,
+        f"load={trained / 'checkpoints' / 'last.ckpt'}",
+        "algorithm.diffusion.architecture.network_size=16",
+    ]
     assert "does not fit this algorithm's configuration" in config_error(bigger, tmp_path)
