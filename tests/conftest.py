@@ -23,14 +23,21 @@ TINY_RENDER = 32
 def tiny_overrides(data_dir: Path, outputs: Path) -> list[str]:
     """Overrides that keep the user's composition path but shrink data, model and schedule to seconds on CPU."""
     return [
-        "+name=test",
-        f"output_root={outputs}",
-        "wandb.mode=disabled",
+        *tiny_run_overrides(outputs),
         f"dataset.save_dir={data_dir}",
         f"dataset.training_episodes={TINY_EPISODES['training']}",
         f"dataset.validation_episodes={TINY_EPISODES['validation']}",
         f"dataset.episode_length={TINY_EPISODE_LENGTH}",
         f"dataset.render_size={TINY_RENDER}",
+    ]
+
+
+def tiny_run_overrides(outputs: Path) -> list[str]:
+    """The dataset-independent part: tiny clips, model, schedule and trainer, no logger."""
+    return [
+        "+name=test",
+        f"output_root={outputs}",
+        "wandb.mode=disabled",
         "dataset.resolution=16",
         "dataset.n_frames=4",
         "algorithm.diffusion.sampling_timesteps=2",

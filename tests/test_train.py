@@ -48,6 +48,8 @@ def test_long_rollout_with_validation_multiplier(tiny: list[str], run_main) -> N
 
     frames = iio.imread(next((run_dir / "videos").glob("*.mp4")), plugin="pyav")
     assert len(frames) == 4 * 3
+    (plot,) = (run_dir / "plots").glob("validation_per_frame_step*.png")
+    assert iio.imread(plot).shape[1] == 1000  # two panels (MSE, PSNR) at 5 inches x 100 dpi each
 
 
 def test_debug_logs_gradient_norms(tiny: list[str], run_main, tmp_path: Path) -> None:

@@ -7,9 +7,10 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
+from utils.plots import plot_per_frame_curves
 from utils.typed_config import require
 from utils.video_io import side_by_side, write_video
-from utils.video_metrics import frame_metrics
+from utils.video_metrics import frame_metrics, per_frame_errors
 
 from .df_base import DFBaseConfig, DiffusionForcingBase
 from .models.diffusion import DiffusionConfig
@@ -52,6 +53,8 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         )
         super().__init__(config, config.diffusion, network)
         self._videos: list[tuple[Tensor, Tensor]] = []
+        self._frame_errors: dict[str, Tensor] = {}
+        self._clips = 0
 
     def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None, None]:
         # videos: (B, T, C, H, W) in [-1, 1]; actions: (B, T, A)
@@ -70,16 +73,40 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         n_context = max(self.config.context_frames, 1)
         generator = torch.Generator(device=videos.device).manual_seed(batch_idx)
         prediction = self.sampler.rollout(videos[:, :n_context], videos.shape[1], cond, generator, progress=True)
-        metrics = frame_metrics((prediction[:, n_context:] + 1) / 2, (videos[:, n_context:] + 1) / 2)
+        generated, truth = (prediction[:, n_context:] + 1) / 2, (videos[:, n_context:] + 1) / 2
+        metrics = frame_metrics(generated, truth)
         self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, batch_size=len(videos), sync_dist=True)
+        for name, summed in per_frame_errors(generated, truth).items():
+            self._frame_errors[name] = self._frame_errors.get(name, 0) + summed.cpu()
+        self._clips += len(videos)
         room = self.config.logged_videos - len(self._videos)
         self._videos.extend(zip(prediction[:room].cpu(), videos[:room].cpu(), strict=True))
 
     def on_validation_epoch_end(self) -> None:
         self._write_videos("validation")
+        self._write_frame_curves("validation")
 
     def on_test_epoch_end(self) -> None:
         self._write_videos("test")
+        self._write_frame_curves("test")
+
+    def _write_frame_curves(self, stage: str) -> None:
+        """Per-frame MSE / PSNR against the frame index: how a (long) rollout drifts from the ground truth."""
+        errors, clips, self._frame_errors, self._clips = self._frame_errors, self._clips, {}, 0
+        if not errors or not self.trainer.is_global_zero:
+            return
+        curves = {name: (summed / clips).numpy() for name, summed in errors.items()}
+        folder = Path(self.trainer.default_root_dir) / "plots"
+        path = plot_per_frame_curves(
+            folder / f"{stage}_per_frame_step{self.global_step}.png",
+            curves,
+            n_context=max(self.config.context_frames, 1),
+            window=self.config.n_frames,
+            title=f"{stage}: {clips} clips, {self.config.validation_multiplier}× the training length",
+        )
+        for logger in self.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(f"{stage}/per_frame_error", [str(path)], step=self.global_step)
 
     def _write_videos(self, stage: str) -> None:
         """Prediction | ground truth MP4s into `<run dir>/videos/` and, when wandb is on, the wandb run."""

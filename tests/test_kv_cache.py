@@ -1,0 +1,97 @@
+"""The key/value cache gives the same samples as recomputing every frame, with fewer frames through the network."""
+
+import pytest
+import torch
+from torch import nn
+
+from algorithms.diffusion_forcing.models.diffusion import Diffusion, DiffusionConfig
+from algorithms.diffusion_forcing.models.kv_cache import TemporalKVCache
+from algorithms.diffusion_forcing.models.unet3d import UNet3D, UNet3DConfig
+from algorithms.diffusion_forcing.sampling import Sampler
+from algorithms.diffusion_forcing.scheduling import SCHEDULING_MATRICES
+
+TINY = UNet3DConfig(
+    network_size=8, attn_heads=2, attn_dim_head=8, dim_mults=(1, 2), resolution=16, attn_resolutions=(8,)
+)
+WINDOW = 6
+
+
+def randomised_unet(causal: bool) -> nn.Module:
+    """Random (not zero-initialised) weights, so every layer carries information between frames."""
+    torch.manual_seed(0)
+    model = UNet3D(TINY, channels=3, external_cond_dim=2, causal=causal)
+    for p in model.parameters():
+        nn.init.normal_(p, std=0.1)
+    return model.eval()
+
+
+def sampler(network: nn.Module, kind: str, kv_cache: bool, chunk_size: int = 1, eta: float = 0.0) -> Sampler:
+    diffusion = Diffusion(DiffusionConfig(sampling_timesteps=3, ddim_sampling_eta=eta, stabilization_level=15))
+    return Sampler(diffusion, network, kind, WINDOW, chunk_size, uncertainty_scale=1.0, kv_cache=kv_cache)
+
+
+def rollout(s: Sampler, length: int) -> torch.Tensor:
+    torch.manual_seed(1)
+    context, cond = torch.rand(2, 2, 3, 16, 16) * 2 - 1, torch.randn(2, length, 2)
+    return s.rollout(context, length, cond, torch.Generator().manual_seed(2))
+
+
+@pytest.mark.parametrize("kind", SCHEDULING_MATRICES)
+@pytest.mark.parametrize("chunk_size", [1, 2])
+def test_cache_matches_recompute_within_a_window(kind: str, chunk_size: int) -> None:
+    network = randomised_unet(causal=True)
+    recompute, cached = sampler(network, kind, False, chunk_size), sampler(network, kind, True, chunk_size)
+    expected, got = rollout(recompute, WINDOW), rollout(cached, WINDOW)
+    assert got.shape == (2, WINDOW, 3, 16, 16)
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+    assert cached.frame_passes < recompute.frame_passes
+
+
+def test_cache_matches_recompute_with_stochastic_ddim() -> None:
+    network = randomised_unet(causal=True)
+    recompute, cached = sampler(network, "pyramid", False, eta=1.0), sampler(network, "pyramid", True, eta=1.0)
+    torch.testing.assert_close(rollout(cached, WINDOW), rollout(recompute, WINDOW), atol=1e-4, rtol=0)
+
+
+def test_autoregressive_cache_runs_each_new_frame_once_per_step() -> None:
+    """2 context → 6 frames, chunk 1, 3 steps: 4 windows × 3 steps of one noisy frame, plus each clean frame once."""
+    network = randomised_unet(causal=True)
+    recompute, cached = sampler(network, "autoregressive", False), sampler(network, "autoregressive", True)
+    rollout(recompute, WINDOW), rollout(cached, WINDOW)
+    assert recompute.frame_passes == 3 * (3 + 4 + 5 + 6)
+    assert cached.frame_passes == 4 * 3 + 2 + 3
+
+
+def test_non_causal_model_falls_back_to_recompute() -> None:
+    from algorithms.diffusion_forcing.df_video import DFVideoConfig, DiffusionForcingVideo, VideoDiffusionConfig
+
+    def model(causal: bool) -> DiffusionForcingVideo:
+        diffusion = VideoDiffusionConfig(architecture=TINY)
+        return DiffusionForcingVideo(
+            DFVideoConfig(
+                n_frames=4, context_frames=1, x_shape=(3, 16, 16), causal=causal, diffusion=diffusion, kv_cache=True
+            )
+        )
+
+    assert model(causal=True).sampler.kv_cache
+    assert not model(causal=False).sampler.kv_cache
+
+
+def test_sliding_windows_keep_the_cache_within_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    network = randomised_unet(causal=True)
+    cached = sampler(network, "autoregressive", True)
+    sizes = []
+    evict = TemporalKVCache.evict_before
+
+    def recording_evict(cache: TemporalKVCache, position: int) -> None:
+        evict(cache, position)
+        sizes.append(len(cache))
+        assert cache.positions is None or int(cache.positions.min()) >= position
+
+    monkeypatch.setattr(TemporalKVCache, "evict_before", recording_evict)
+    video = rollout(cached, 3 * WINDOW)
+    assert video.shape[1] == 3 * WINDOW and torch.isfinite(video).all()
+    assert len(sizes) == 3 * WINDOW - 2 and max(sizes) == WINDOW - 2
+    recompute = sampler(network, "autoregressive", False)
+    rollout(recompute, 3 * WINDOW)
+    assert cached.frame_passes * 4 < recompute.frame_passes

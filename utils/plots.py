@@ -1,0 +1,28 @@
+"""Plots written next to the run (PNG) and shown in wandb; matplotlib's Agg backend, no screen needed."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def plot_per_frame_curves(path: Path, curves: dict[str, np.ndarray], n_context: int, window: int, title: str) -> Path:
+    """One panel per metric against the frame index, marking the context and each training-length window."""
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
+    for ax, (name, values) in zip(axes[0], curves.items(), strict=True):
+        frames = np.arange(n_context, n_context + len(values))
+        ax.plot(frames, values, marker=".")
+        for boundary in range(window, frames[-1] + 1, window):
+            ax.axvline(boundary - 0.5, color="grey", linewidth=0.5, linestyle="--")
+        ax.set_xlabel("frame (dashed: multiples of the training length)")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
