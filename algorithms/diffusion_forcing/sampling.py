@@ -141,7 +141,7 @@ class Sampler:
         run any multiple of the training length.
         """
         tokens = context
-        cache = TemporalKVCache() if self.kv_cache else None
+        cache = TemporalKVCache(self.window) if self.kv_cache else None
         for horizon in tqdm(self.horizons(context.shape[1], length), desc="sampling", disable=not progress):
             current = tokens.shape[1]
             start = max(0, current + horizon - self.window)

@@ -74,12 +74,7 @@ class TemporalAttention(MultiHeadAttention):
         q, k, v = self.project(tokens, positions)
         key_positions = positions
         if cache is not None:
-            past = cache.past(self)
-            cache.append(self, k, v)
-            if past is not None:
-                past_k, past_v, past_positions = past
-                k, v = torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
-                key_positions = torch.cat([past_positions, positions])
+            k, v, key_positions = cache.extend(self, k, v, positions)
         mask = key_positions[None, :] <= positions[:, None] if self.causal else None
         tokens = self.attend(tokens, q, k, v, mask)
         return rearrange(tokens, "(b h w) t c -> (b t) c h w", h=height, w=width)
