@@ -4,7 +4,9 @@ from algorithms.diffusion_forcing.df_video import DFVideoConfig, DiffusionForcin
 from datasets.video.crafter_video import CrafterDatasetConfig, CrafterVideoDataset
 from datasets.video.dmlab_video import DMLabVideoDataset
 from datasets.video.minecraft_video import MinecraftVideoDataset
+from datasets.video.simulated_episodes import SimulatedDatasetConfig
 from datasets.video.teco_dataset import TecoDatasetConfig
+from datasets.video.vizdoom_video import VizdoomVideoDataset
 
 from .base_experiment import BaseLightningExperiment
 
@@ -15,4 +17,5 @@ class VideoPredictionExperiment(BaseLightningExperiment):
         "video_crafter": (CrafterDatasetConfig, CrafterVideoDataset),
         "video_dmlab": (TecoDatasetConfig, DMLabVideoDataset),
         "video_minecraft": (TecoDatasetConfig, MinecraftVideoDataset),
+        "video_vizdoom": (SimulatedDatasetConfig, VizdoomVideoDataset),
     }

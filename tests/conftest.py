@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from datasets.video.crafter_video import generate_split
+from datasets.video.crafter_video import generate_episode
+from datasets.video.simulated_episodes import generate_split
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(ROOT / "configurations")
@@ -73,7 +75,8 @@ def crafter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny Crafter episodes, generated once per session (the same generator the demo uses)."""
     root = tmp_path_factory.mktemp("crafter")
     for i, (split, count) in enumerate(TINY_EPISODES.items()):
-        generate_split(root / split, count, 1000 + 500 * i, TINY_EPISODE_LENGTH, TINY_RENDER, 4.0)
+        generate = partial(generate_episode, length=TINY_EPISODE_LENGTH, size=TINY_RENDER, hold=4.0)
+        generate_split(root / split, count, 1000 + 500 * i, generate, "crafter")
     return root
 
 

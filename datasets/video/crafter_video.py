@@ -6,17 +6,13 @@ geometric number of steps, mostly moving) explores it; the agent's health is ref
 from the next seed. Frame t is the observation after action t (action 0 is a no-op before the first frame).
 """
 
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from utils.typed_config import require
 
-from .episode_dataset import Split, VideoDatasetConfig, VideoEpisodeDataset
+from .simulated_episodes import SimulatedDatasetConfig, SimulatedVideoDataset
 
 CRAFTER_ACTIONS = 17
 MOVE_ACTIONS = (1, 2, 3, 4)
@@ -24,25 +20,14 @@ SLEEP_ACTION = 6
 
 
 @dataclass(frozen=True)
-class CrafterDatasetConfig(VideoDatasetConfig):
-    episode_length: int = 300
-    render_size: int = 64
-    training_episodes: int = 200
-    validation_episodes: int = 16
-    action_hold: float = 4.0
-    seed: int = 0
-
+class CrafterDatasetConfig(SimulatedDatasetConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self.episode_length >= 2, "episode_length", "must be >= 2")
         require(
             self.render_size >= 32,
             "render_size",
             f"must be >= 32 (crafter draws a 9x9 tile view), got {self.render_size}",
         )
-        require(self.training_episodes >= 1, "training_episodes", "must be >= 1")
-        require(self.validation_episodes >= 1, "validation_episodes", "must be >= 1")
-        require(self.action_hold >= 1, "action_hold", "must be >= 1 (mean steps an action is held)")
 
 
 def persistent_actions(rng: np.random.Generator, length: int, hold: float) -> np.ndarray:
@@ -85,37 +70,6 @@ def generate_episode(seed: int, length: int, size: int, hold: float) -> tuple[np
     raise RuntimeError(f"crafter: no surviving episode for seed {seed} after 100 attempts")
 
 
-def write_episode(folder: Path, index: int, seed: int, length: int, size: int, hold: float) -> None:
-    """Generate and save one episode under a temporary name, renamed only once complete."""
-    video, actions = generate_episode(seed, length, size, hold)
-    partial = folder / f".episode_{index:05d}.partial.npz"
-    np.savez_compressed(partial, video=video, actions=actions)
-    partial.rename(folder / f"episode_{index:05d}.npz")
-
-
-def generate_split(folder: Path, episodes: int, first_seed: int, length: int, size: int, hold: float) -> None:
-    """Write the `episode_XXXXX.npz` files that are missing, one process per CPU core."""
-    folder.mkdir(parents=True, exist_ok=True)
-    missing = [i for i in range(episodes) if not (folder / f"episode_{i:05d}.npz").exists()]
-    if not missing:
-        return
-    with ProcessPoolExecutor(max_workers=min(os.cpu_count() or 1, len(missing))) as pool:
-        jobs = [pool.submit(write_episode, folder, i, first_seed + i, length, size, hold) for i in missing]
-        for job in tqdm(as_completed(jobs), total=len(jobs), desc=f"generating crafter {folder.name}"):
-            job.result()
-
-
-class CrafterVideoDataset(VideoEpisodeDataset):
-    """Generates its split under `save_dir` on first use, deterministically from `seed`."""
-
-    config: CrafterDatasetConfig
-
-    def __init__(self, config: CrafterDatasetConfig, split: Split) -> None:
-        super().__init__(config, split)
-
-    def prepare(self) -> None:
-        cfg = self.config
-        training = self.split == "training"
-        episodes = cfg.training_episodes if training else cfg.validation_episodes
-        first_seed = cfg.seed * 1_000_000 + (0 if training else 500_000)
-        generate_split(self.split_dir, episodes, first_seed, cfg.episode_length, cfg.render_size, cfg.action_hold)
+class CrafterVideoDataset(SimulatedVideoDataset):
+    simulator_name = "crafter"
+    generate_episode = staticmethod(generate_episode)
