@@ -175,3 +175,24 @@ def extract_concatenated_tar(parts: list[Path], member: str, destination: Path) 
         raise ConfigError("dataset.save_dir", f"the archive has no folder {member!r}; is it the right dataset?")
     os.replace(extracted, destination)
     shutil.rmtree(staging)
+
+
+def download_file(url: str, destination: Path, key: str, timeout_s: float = TIMEOUT_S) -> Path:
+    """Fetch one file with no published checksum (e.g. model weights) to `destination`, resuming a `.partial`."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    done = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response, partial.open("ab") as out:
+            if done and response.status != 206:
+                out.truncate(0)
+            total = int(response.headers.get("Content-Length") or 0) + (done if response.status == 206 else 0)
+            with tqdm(total=total or None, initial=done, unit="B", unit_scale=True, desc=destination.name) as bar:
+                while block := response.read(CHUNK):
+                    out.write(block)
+                    bar.update(len(block))
+    except (urllib.error.URLError, OSError) as error:
+        raise ConfigError(key, f"cannot download {url} ({getattr(error, 'reason', error)})") from None
+    partial.rename(destination)
+    return destination

@@ -175,3 +175,9 @@ def test_two_step_training_on_each_teco_config(dataset: str, tmp_path: Path, run
     metrics = json.loads((run_dir / "validation_metrics.json").read_text())
     assert set(metrics) == {"validation/mse", "validation/psnr", "validation/ssim"}
     assert list((run_dir / "videos").glob("validation_*.mp4"))
+
+
+def test_num_eval_videos_fixes_the_evaluation_clips(dmlab_server: ArchiveServer, tmp_path: Path) -> None:
+    config = dmlab_config(tmp_path / "dmlab", dmlab_server.url, num_eval_videos=1)
+    validation, training = DMLabVideoDataset(config, "validation"), DMLabVideoDataset(config, "training")
+    assert validation.clips == [(0, 0)] and len(training) == 3 * (EPISODE_LENGTH - 7 + 1)

@@ -7,6 +7,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
+from utils.perceptual_metrics import MetricsConfig, PerceptualMetrics
 from utils.plots import plot_per_frame_curves
 from utils.typed_config import require
 from utils.video_io import side_by_side, write_video
@@ -29,6 +30,7 @@ class DFVideoConfig(DFBaseConfig):
     x_shape: tuple[int, ...] = (3, 128, 128)
     diffusion: VideoDiffusionConfig = field(default_factory=VideoDiffusionConfig)
     validation_multiplier: int = 1
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     logged_videos: int = 4
     video_fps: int = 8
 
@@ -54,6 +56,7 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         super().__init__(config, config.diffusion, network)
         self._videos: list[tuple[Tensor, Tensor]] = []
         self._frame_errors: dict[str, Tensor] = {}
+        self.perceptual = PerceptualMetrics(config.metrics)
         self._clips = 0
 
     def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None, None]:
@@ -79,16 +82,21 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         for name, summed in per_frame_errors(generated, truth).items():
             self._frame_errors[name] = self._frame_errors.get(name, 0) + summed.cpu()
         self._clips += len(videos)
+        self.perceptual.update((prediction + 1) / 2, (videos + 1) / 2)
         room = self.config.logged_videos - len(self._videos)
         self._videos.extend(zip(prediction[:room].cpu(), videos[:room].cpu(), strict=True))
 
     def on_validation_epoch_end(self) -> None:
-        self._write_videos("validation")
-        self._write_frame_curves("validation")
+        self._finish_evaluation("validation")
 
     def on_test_epoch_end(self) -> None:
-        self._write_videos("test")
-        self._write_frame_curves("test")
+        self._finish_evaluation("test")
+
+    def _finish_evaluation(self, stage: str) -> None:
+        scores = self.perceptual.compute()
+        self.log_dict({f"{stage}/{name}": value for name, value in scores.items()})
+        self._write_videos(stage)
+        self._write_frame_curves(stage)
 
     def _write_frame_curves(self, stage: str) -> None:
         """Per-frame MSE / PSNR against the frame index: how a (long) rollout drifts from the ground truth."""

@@ -33,12 +33,18 @@ class VideoDatasetConfig:
     observation_shape: tuple[int, ...] = (3, 64, 64)
     validation_multiplier: int = 1
     subset: int | None = None
+    num_eval_videos: int | None = None
 
     def __post_init__(self) -> None:
         require(self.resolution > 0, "resolution", f"must be > 0, got {self.resolution}")
         require(self.n_frames >= 1, "n_frames", f"must be >= 1, got {self.n_frames}")
         require(self.frame_skip >= 1, "frame_skip", f"must be >= 1, got {self.frame_skip}")
         require(self.validation_multiplier >= 1, "validation_multiplier", "must be >= 1")
+        require(
+            self.num_eval_videos is None or self.num_eval_videos >= 1,
+            "num_eval_videos",
+            f"must be >= 1 or null (every validation episode), got {self.num_eval_videos}",
+        )
         require(self.subset is None or self.subset >= 1, "subset", f"must be >= 1 episodes or null, got {self.subset}")
 
 
@@ -46,6 +52,8 @@ class VideoEpisodeDataset(Dataset):
     """Items are dicts with `videos` (T, 3, H, W) in [-1, 1] and, when actions exist, one-hot `actions` (T, A).
 
     `subset` keeps the first N episodes (sorted by file name) of each split: a quick run on a big dataset.
+    Evaluation uses one clip from the start of each of the first `num_eval_videos` episodes, so every run and
+    every method is scored on the same clips.
     """
 
     split_folders = {"training": "training", "validation": "validation", "test": "validation"}
@@ -89,7 +97,8 @@ class VideoEpisodeDataset(Dataset):
     def _clip_index(self) -> list[tuple[int, int]]:
         if self.split == "training":
             return [(e, s) for e, length in enumerate(self.lengths) for s in range(length - self.span + 1)]
-        return [(e, 0) for e, length in enumerate(self.lengths) if length >= self.span]
+        clips = [(e, 0) for e, length in enumerate(self.lengths) if length >= self.span]
+        return clips[: self.config.num_eval_videos]
 
     def __len__(self) -> int:
         return len(self.clips)
