@@ -13,18 +13,27 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import experiment_class
-from utils.typed_config import ConfigError
+from utils.cluster import SLURM_DIR, SlurmClusterConfig, on_compute_node, submit
+from utils.typed_config import ConfigError, build
 
 log = logging.getLogger("main")
 
 
-def run(cfg: DictConfig, output_dir: Path) -> None:
-    """Check the whole config, then run each task; raises `ConfigError` for user mistakes."""
+def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | None = None) -> None:
+    """Check the whole config, then submit it to slurm (`cluster=…` on a login node) or run each task here.
+
+    Raises `ConfigError` for user mistakes; `overrides` are the command line's, which a cluster job repeats.
+    """
     if "name" not in cfg or not cfg.name:
         raise ConfigError("+name", "missing; name the run on the command line, e.g. +name=my_experiment")
     tasks = list(cfg.experiment.tasks)
     cls = experiment_class(cfg.experiment.get("_name"))
     cls.check_tasks(tasks)
+    if cfg.get("cluster") is not None and not on_compute_node():
+        cls.check_config(cfg)
+        job = submit(build(SlurmClusterConfig, cfg.cluster, "cluster"), str(cfg.name), overrides or [], output_dir)
+        print(f"submitted slurm job {job}; log: {output_dir / SLURM_DIR / f'slurm_{job}.out'}")
+        return
     with cls(cfg, output_dir) as experiment:
         log.info("run %s in %s: tasks %s", cfg.name, output_dir, tasks)
         for task in tasks:
@@ -35,7 +44,8 @@ def run(cfg: DictConfig, output_dir: Path) -> None:
 def main(cfg: DictConfig) -> None:
     OmegaConf.set_readonly(cfg, True)
     try:
-        run(cfg, Path(HydraConfig.get().runtime.output_dir))
+        hydra_config = HydraConfig.get()
+        run(cfg, Path(hydra_config.runtime.output_dir), list(hydra_config.overrides.task))
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -14,7 +14,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from utils.checkpoints import CHECKPOINT_DIR, resolve_checkpoint, write_run_file
+from utils.checkpoints import CHECKPOINT_DIR, read_run_id, resolve_checkpoint, write_run_file
 from utils.typed_config import ConfigError, build
 from utils.wandb_logging import WANDB_MODES, make_wandb_logger
 
@@ -45,6 +45,10 @@ class BaseExperiment:
             for name, member in inspect.getmembers(cls, inspect.isfunction)
             if not name.startswith("_") and name != "task_names"
         )
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        """Check the config without building anything heavy (before submitting a cluster job); here: nothing."""
 
     @classmethod
     def check_tasks(cls, tasks: list[str]) -> None:
@@ -79,11 +83,13 @@ class BaseLightningExperiment(BaseExperiment):
         )
         self.resume_path = resolve_checkpoint("resume", str(cfg.resume), **lookup) if cfg.resume else None
         self.load_path = resolve_checkpoint("load", str(cfg.load), **lookup) if cfg.load else None
-        self.run_id = str(cfg.resume) if self.resume_path else _new_run_id()
+        restarted = read_run_id(output_dir)  # a requeued slurm job resumes in its own run directory
+        self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
         self.algorithm = self._build("algorithm", self.compatible_algorithms)
         self.dataset_config = self._dataset_config()
+        resuming = bool(self.resume_path or restarted)
         self.logger = make_wandb_logger(
-            wandb_mode, cfg.wandb.entity, cfg.wandb.project, self.name, self.run_id, output_dir, bool(self.resume_path)
+            wandb_mode, cfg.wandb.entity, cfg.wandb.project, self.name, self.run_id, output_dir, resuming
         )
         write_run_file(output_dir, self.run_id, self.name)
         if self.load_path is not None:
@@ -93,6 +99,15 @@ class BaseLightningExperiment(BaseExperiment):
     def __exit__(self, *exc_info: object) -> None:
         if wandb.run is not None:
             wandb.run.finish()
+
+    @classmethod
+    def check_config(cls, cfg: DictConfig) -> None:
+        for group, registry in (("algorithm", cls.compatible_algorithms), ("dataset", cls.compatible_datasets)):
+            name = cfg[group].get("_name")
+            if name not in registry:
+                valid = ", ".join(sorted(registry))
+                raise ConfigError(group, f"{name!r} is not supported by {cls.__name__}; use one of: {valid}")
+            build(registry[name][0], cfg[group], group)
 
     def _build(self, group: str, registry: dict[str, Component]) -> Any:
         config_cls, component_cls = self._lookup(group, registry)
@@ -167,6 +182,10 @@ class BaseLightningExperiment(BaseExperiment):
             ),
             LearningRateMonitor(logging_interval="step"),
         ]
+        if self.cfg.wandb.sync_from_login_node:
+            from wandb_osh.lightning_hooks import TriggerWandbSyncLightningCallback
+
+            callbacks.append(TriggerWandbSyncLightningCallback())
         trainer = self._trainer(
             train,
             callbacks=callbacks,

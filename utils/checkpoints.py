@@ -18,6 +18,14 @@ def write_run_file(output_dir: Path, run_id: str, name: str) -> None:
     (output_dir / RUN_FILE).write_text(json.dumps({"id": run_id, "name": name}))
 
 
+def read_run_id(output_dir: Path) -> str | None:
+    """The run id already recorded in `output_dir` (a requeued slurm job restarting there), else None."""
+    try:
+        return json.loads((output_dir / RUN_FILE).read_text())["id"]
+    except (OSError, json.JSONDecodeError, KeyError):
+        return None
+
+
 def run_dirs(outputs_root: Path, run_id: str) -> list[Path]:
     """Every run directory under `outputs_root` that belongs to `run_id` (a resumed run spans several)."""
     dirs = []

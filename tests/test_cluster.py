@@ -1,0 +1,153 @@
+"""`cluster=local_slurm` against a real one-node slurm on this machine: submission, requeue, DDP, quoting.
+
+The session fixture starts munged, slurmctld and slurmd with `.ci/local_slurm.sh` in a temp dir and stops them by
+PID afterwards; `.ci/run` installs the Debian packages. Without root or the packages the tests are skipped.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import ROOT, checkpoint_step, run_cli, run_id
+from utils.cluster import SlurmClusterConfig, SlurmParams, job_overrides, render_script
+
+SCRIPT = ROOT / ".ci" / "local_slurm.sh"
+
+
+@pytest.fixture(scope="session")
+def slurm() -> dict[str, str]:
+    """Environment (with SLURM_CONF) of a running local slurm cluster."""
+    if os.geteuid() != 0:
+        pytest.skip("the local slurm cluster needs root (SlurmUser=root)")
+    if not all(shutil.which(b) for b in ("slurmctld", "slurmd", "sbatch", "munged")):
+        pytest.skip("slurm is not installed: run `.ci/local_slurm.sh install` as root (Debian)")
+    # munged wants every folder above its socket world-executable (pytest's temp dirs are not) and a short path
+    folder = Path(tempfile.mkdtemp(prefix="df-slurm-", dir="/tmp"))
+    started = subprocess.run([str(SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120)
+    if started.returncode != 0:
+        subprocess.run([str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=120)
+        pytest.fail(f"local slurm did not start: {started.stderr}")
+    yield {**os.environ, "SLURM_CONF": str(folder / "slurm.conf")}
+    subprocess.run([str(SCRIPT), "stop", str(folder)], capture_output=True, timeout=120)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def job_state(job: str, env: dict[str, str]) -> str:
+    shown = subprocess.run(["scontrol", "-o", "show", "job", job], capture_output=True, text=True, env=env)
+    match = re.search(r"JobState=(\S+)", shown.stdout)
+    return match.group(1) if match else "UNKNOWN"
+
+
+def wait_for_job(job: str, env: dict[str, str], timeout_s: float = 240) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = job_state(job, env)
+        if state in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY"):
+            return state
+        time.sleep(0.5)
+    raise AssertionError(f"job {job} still {job_state(job, env)} after {timeout_s} s")
+
+
+def submit(args: list[str], env: dict[str, str]) -> tuple[str, Path]:
+    """Run `python -m main cluster=local_slurm ...` as on a login node; (job id, run directory)."""
+    result = run_cli(["cluster=local_slurm", *args], cwd=ROOT, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"submitted slurm job (\d+); log: (\S+)/slurm/slurm_\1\.out", result.stdout)
+    assert match, result.stdout
+    return match.group(1), Path(match.group(2))
+
+
+def log_of(run_dir: Path, job: str) -> str:
+    return (run_dir / "slurm" / f"slurm_{job}.out").read_text() + (run_dir / "slurm" / f"slurm_{job}.err").read_text()
+
+
+def test_login_node_submits_and_the_job_trains(slurm: dict[str, str], tiny: list[str]) -> None:
+    started = time.monotonic()
+    job, run_dir = submit(tiny, slurm)
+    assert wait_for_job(job, slurm) == "COMPLETED", log_of(run_dir, job)
+    print(f"sbatch → finished tiny job: {time.monotonic() - started:.1f} s")
+    script = (run_dir / "slurm" / "job.sbatch").read_text()
+    assert "cluster=" not in script.split("srun", 1)[1] and f"hydra.run.dir={run_dir}" in script
+    assert checkpoint_step(run_dir / "checkpoints" / "last.ckpt") == 2
+    assert f"job {job} (restart 0)" in log_of(run_dir, job)
+
+
+def test_preempted_job_requeues_and_resumes_its_run(slurm: dict[str, str], tiny: list[str]) -> None:
+    steps = 200
+    args = [*tiny, f"experiment.training.max_steps={steps}", "experiment.training.checkpointing.every_n_train_steps=10"]
+    job, run_dir = submit(args, slurm)
+    deadline = time.monotonic() + 180
+    while not list((run_dir / "checkpoints").glob("*.ckpt")):
+        assert time.monotonic() < deadline and job_state(job, slurm) in ("PENDING", "RUNNING"), log_of(run_dir, job)
+        time.sleep(0.2)
+    first_id = run_id(run_dir)
+    subprocess.run(["scancel", "--signal=USR1", job], check=True, env=slurm)
+    assert wait_for_job(job, slurm, timeout_s=300) == "COMPLETED", log_of(run_dir, job)
+    saved = checkpoint_step(run_dir / "hpc_ckpt_1.ckpt")
+    assert 0 < saved < steps
+    log = log_of(run_dir, job)
+    assert f"job {job} (restart 1)" in log and "Restoring states from the checkpoint path" in log
+    assert checkpoint_step(run_dir / "checkpoints" / "last.ckpt") == steps
+    assert run_id(run_dir) == first_id
+
+
+def test_two_process_ddp_through_the_cluster(slurm: dict[str, str], tiny: list[str]) -> None:
+    job, run_dir = submit([*tiny, "cluster.params.cpu_processes=2"], slurm)
+    assert wait_for_job(job, slurm) == "COMPLETED", log_of(run_dir, job)
+    assert "#SBATCH --ntasks-per-node=2" in (run_dir / "slurm" / "job.sbatch").read_text()
+    assert "MEMBER: 2/2" in log_of(run_dir, job)
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+
+
+def test_hostile_name_and_overrides_never_reach_a_shell(slurm: dict[str, str], tiny: list[str], tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    hostile = f"it\\'s a b\"; touch {marker}; $(touch {marker}) `touch {marker}`"  # Hydra-quoted below
+    args = [*(o for o in tiny if not o.startswith("+name=")), f"+name='{hostile}'", "experiment.tasks=[training]"]
+    job, run_dir = submit(args, slurm)
+    assert wait_for_job(job, slurm) == "COMPLETED", log_of(run_dir, job)
+    assert not marker.exists()
+    assert (run_dir / "run.json").read_text().count("pwned") == 3  # the name arrived verbatim
+    assert "#SBATCH --job-name=it_s_a_b___touch_" in (run_dir / "slurm" / "job.sbatch").read_text()
+
+
+def test_job_overrides_follow_the_cluster(tmp_path: Path) -> None:
+    offline = SlurmClusterConfig(
+        launch_template="", params=SlurmParams(num_nodes=2, num_gpus=4), is_compute_node_offline=True
+    )
+    assert job_overrides(["+name=x", "cluster=mit_supercloud", "cluster.params.num_gpus=4", "lr=1"], offline, tmp_path) == [
+        "+name=x",
+        "lr=1",
+        f"hydra.run.dir={tmp_path}",
+        "experiment.num_nodes=2",
+        "experiment.devices=4",
+        "experiment.accelerator=gpu",
+        "experiment.strategy=ddp",
+        "wandb.mode=offline",
+        "wandb.sync_from_login_node=true",
+    ]
+
+
+def test_unknown_template_placeholder_names_the_key(tmp_path: Path) -> None:
+    from utils.typed_config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^cluster.launch_template: bad placeholder 'gpus'; available: .*num_gpus"):
+        render_script(SlurmClusterConfig(launch_template="#SBATCH -G {gpus}"), "x", tmp_path, [])
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "configurations" / "cluster").glob("*.yaml")))
+def test_every_cluster_config_renders_a_script(name: str, tmp_path: Path) -> None:
+    from tests.conftest import compose_config
+    from utils.typed_config import build
+
+    cfg = compose_config(["+name=x", f"cluster={name}"], tmp_path)
+    cluster = build(SlurmClusterConfig, cfg.cluster, "cluster")
+    script = render_script(cluster, "x", tmp_path, ["+name=x"])
+    assert script.startswith("#!/bin/bash\n#SBATCH --job-name=x\n") and "-m main +name=x\n" in script
+    assert "{" not in script.replace("${", "")
