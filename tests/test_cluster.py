@@ -121,7 +121,9 @@ def test_job_overrides_follow_the_cluster(tmp_path: Path) -> None:
     offline = SlurmClusterConfig(
         launch_template="", params=SlurmParams(num_nodes=2, num_gpus=4), is_compute_node_offline=True
     )
-    assert job_overrides(["+name=x", "cluster=mit_supercloud", "cluster.params.num_gpus=4", "lr=1"], offline, tmp_path) == [
+    assert job_overrides(
+        ["+name=x", "cluster=mit_supercloud", "cluster.params.num_gpus=4", "lr=1"], offline, tmp_path
+    ) == [
         "+name=x",
         "lr=1",
         f"hydra.run.dir={tmp_path}",
