@@ -7,12 +7,13 @@ from the next seed. Frame t is the observation after action t (action 0 is a no-
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
 from utils.typed_config import require
 
-from .simulated_episodes import SimulatedDatasetConfig, SimulatedVideoDataset
+from .simulated_episodes import SimulatedDatasetConfig, SimulatedVideoDataset, first_full_length
 
 CRAFTER_ACTIONS = 17
 MOVE_ACTIONS = (1, 2, 3, 4)
@@ -49,25 +50,25 @@ def persistent_actions(rng: np.random.Generator, length: int, hold: float) -> np
     return actions
 
 
-def generate_episode(seed: int, length: int, size: int, hold: float) -> tuple[np.ndarray, np.ndarray]:
-    """One full-length episode (video (L, size, size, 3) uint8, actions (L,)) from the first seed that survives."""
+def rollout(episode_seed: int, length: int, size: int, hold: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames until the episode ends or reaches `length`, and the actions drawn for it."""
     import crafter
 
-    for attempt in range(100):
-        episode_seed = seed * 100 + attempt
-        rng = np.random.default_rng(episode_seed)
-        actions = persistent_actions(rng, length, hold)
-        env = crafter.Env(size=(size, size), seed=episode_seed, reward=False)
-        frames = [env.reset()]
-        for action in actions[1:]:
-            observation, _, done, _ = env.step(int(action))
-            env._player.health = 9  # keep the agent alive so the episode has a fixed length
-            frames.append(observation)
-            if done:
-                break
-        if len(frames) == length:
-            return np.stack(frames), actions
-    raise RuntimeError(f"crafter: no surviving episode for seed {seed} after 100 attempts")
+    actions = persistent_actions(np.random.default_rng(episode_seed), length, hold)
+    env = crafter.Env(size=(size, size), seed=episode_seed, reward=False)
+    frames = [env.reset()]
+    for action in actions[1:]:
+        observation, _, done, _ = env.step(int(action))
+        env._player.health = 9  # keep the agent alive so the episode has a fixed length
+        frames.append(observation)
+        if done:
+            break
+    return frames, actions
+
+
+def generate_episode(seed: int, length: int, size: int, hold: float) -> tuple[np.ndarray, np.ndarray]:
+    """One full-length episode (video (L, size, size, 3) uint8, actions (L,)), deterministic in `seed`."""
+    return first_full_length(seed, length, partial(rollout, length=length, size=size, hold=hold), "crafter")
 
 
 class CrafterVideoDataset(SimulatedVideoDataset):

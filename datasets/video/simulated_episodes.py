@@ -42,6 +42,21 @@ class SimulatedDatasetConfig(VideoDatasetConfig):
         require(self.action_hold >= 1, "action_hold", "must be >= 1 (mean steps an action is held)")
 
 
+def first_full_length(
+    seed: int, length: int, rollout: Callable[[int], tuple[list[np.ndarray], np.ndarray]], simulator: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(video, actions) of the first rollout, from episode seeds `seed·100 + attempt`, that lasts `length` frames.
+
+    Simulators may end an episode early (death, goal reached); retrying with the next seed keeps every episode
+    the same length while generation stays deterministic.
+    """
+    for attempt in range(100):
+        frames, actions = rollout(seed * 100 + attempt)
+        if len(frames) == length:
+            return np.stack(frames), actions
+    raise RuntimeError(f"{simulator}: no full-length episode for seed {seed} after 100 attempts")
+
+
 def write_episode(folder: Path, index: int, seed: int, generate: EpisodeGenerator) -> None:
     """Generate and save one episode under a temporary name, renamed only once complete."""
     video, actions = generate(seed)

@@ -8,11 +8,12 @@ or the scenario timed out) is regenerated from the next seed, so every episode h
 """
 
 import os
+from functools import partial
 
 import numpy as np
 from PIL import Image
 
-from .simulated_episodes import SimulatedVideoDataset
+from .simulated_episodes import SimulatedVideoDataset, first_full_length
 
 VIZDOOM_ACTIONS = 3
 TICS_PER_FRAME = 4
@@ -57,25 +58,26 @@ def new_game(seed: int, length: int) -> "vizdoom.DoomGame":  # noqa: F821 (impor
     return game
 
 
+def rollout(episode_seed: int, length: int, size: int, hold: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Frames until the scenario ends or `length` is reached, and the actions drawn for it."""
+    actions = persistent_actions(np.random.default_rng(episode_seed), length, hold)
+    game = new_game(episode_seed, length)
+    try:
+        game.new_episode()
+        frames = [square_frame(game.get_state().screen_buffer, size)]
+        for action in actions[1:]:
+            game.make_action(BUTTONS[int(action)], TICS_PER_FRAME)
+            if game.is_episode_finished():
+                break
+            frames.append(square_frame(game.get_state().screen_buffer, size))
+    finally:
+        game.close()
+    return frames, actions
+
+
 def generate_episode(seed: int, length: int, size: int, hold: float) -> tuple[np.ndarray, np.ndarray]:
-    """One full-length episode (video (L, size, size, 3) uint8, actions (L,)) from the first seed that lasts."""
-    for attempt in range(100):
-        episode_seed = seed * 100 + attempt
-        actions = persistent_actions(np.random.default_rng(episode_seed), length, hold)
-        game = new_game(episode_seed, length)
-        try:
-            game.new_episode()
-            frames = [square_frame(game.get_state().screen_buffer, size)]
-            for action in actions[1:]:
-                game.make_action(BUTTONS[int(action)], TICS_PER_FRAME)
-                if game.is_episode_finished():
-                    break
-                frames.append(square_frame(game.get_state().screen_buffer, size))
-        finally:
-            game.close()
-        if len(frames) == length:
-            return np.stack(frames), actions
-    raise RuntimeError(f"vizdoom: no full-length episode for seed {seed} after 100 attempts")
+    """One full-length episode (video (L, size, size, 3) uint8, actions (L,)), deterministic in `seed`."""
+    return first_full_length(seed, length, partial(rollout, length=length, size=size, hold=hold), "vizdoom")
 
 
 class VizdoomVideoDataset(SimulatedVideoDataset):
