@@ -29,7 +29,8 @@ def test_load_then_validation_writes_video_and_metrics(tiny: list[str], run_main
     ckpt = trained / "checkpoints" / "last.ckpt"
     run_dir = run_main([*tiny, f"load={ckpt}", "experiment.tasks=[validation]"])
     videos = list((run_dir / "videos").glob("validation_*.mp4"))
-    assert videos and videos[0].stat().st_size > 0
+    assert [v.name for v in videos] == ["validation_step2_0.mp4"], "named by the steps the weights were trained"
+    assert videos[0].stat().st_size > 0
     metrics = (run_dir / "validation_metrics.json").read_text()
     assert "validation/psnr" in metrics and "validation/ssim" in metrics
     assert run_id(run_dir) != run_id(trained), "load= starts a new run"

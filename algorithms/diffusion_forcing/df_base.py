@@ -66,6 +66,15 @@ class DiffusionForcingBase(pl.LightningModule):
         self.config = config
         self.diffusion = Diffusion(diffusion)
         self.model = network
+        self.register_buffer("trained_steps", torch.zeros((), dtype=torch.long))
+
+    @property
+    def step(self) -> int:
+        """Optimiser steps these weights have had, also in a validation-only run after `load=` or training."""
+        return max(self.global_step, int(self.trained_steps))
+
+    def on_train_batch_end(self, *args: object) -> None:
+        self.trained_steps.fill_(self.global_step)
 
     @property
     def sampler(self) -> Sampler:

@@ -106,7 +106,7 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         curves = {name: (summed / clips).numpy() for name, summed in errors.items()}
         folder = Path(self.trainer.default_root_dir) / "plots"
         path = plot_per_frame_curves(
-            folder / f"{stage}_per_frame_step{self.global_step}.png",
+            folder / f"{stage}_per_frame_step{self.step}.png",
             curves,
             n_context=max(self.config.context_frames, 1),
             window=self.config.n_frames,
@@ -114,7 +114,7 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         )
         for logger in self.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_image(f"{stage}/per_frame_error", [str(path)], step=self.global_step)
+                logger.log_image(f"{stage}/per_frame_error", [str(path)], step=self.step)
 
     def _write_videos(self, stage: str) -> None:
         """Prediction | ground truth MP4s into `<run dir>/videos/` and, when wandb is on, the wandb run."""
@@ -123,15 +123,9 @@ class DiffusionForcingVideo(DiffusionForcingBase):
             return
         folder = Path(self.trainer.default_root_dir) / "videos"
         paths = [
-            str(
-                write_video(
-                    folder / f"{stage}_step{self.global_step}_{i}.mp4", side_by_side(p, g), self.config.video_fps
-                )
-            )
+            str(write_video(folder / f"{stage}_step{self.step}_{i}.mp4", side_by_side(p, g), self.config.video_fps))
             for i, (p, g) in enumerate(videos)
         ]
         for logger in self.loggers:
             if isinstance(logger, WandbLogger):
-                logger.log_video(
-                    f"{stage}/prediction_vs_truth", paths, step=self.global_step, format=["mp4"] * len(paths)
-                )
+                logger.log_video(f"{stage}/prediction_vs_truth", paths, step=self.step, format=["mp4"] * len(paths))

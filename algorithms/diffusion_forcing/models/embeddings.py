@@ -47,9 +47,9 @@ class RotaryEmbedding(nn.Module):
         )
 
     def forward(self, x: Tensor, positions: Tensor) -> Tensor:
-        # x: (..., T, D); positions: (T,)
+        # x: (..., T, D); positions: (T,). Each pair (x_2i, x_2i+1) is one complex number, rotated by the angle
+        # position·θ_i: a single complex multiply instead of slicing, four real multiplies and a stack.
         angles = positions.float()[:, None] * self.inv_freq
-        cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
-        first, second = x[..., 0::2], x[..., 1::2]
-        rotated = torch.stack([first * cos - second * sin, first * sin + second * cos], dim=-1)
-        return rotated.flatten(-2)
+        rotation = torch.polar(torch.ones_like(angles), angles)
+        pairs = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+        return torch.view_as_real(pairs * rotation).flatten(-2).to(x.dtype)
