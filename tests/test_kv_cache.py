@@ -95,3 +95,19 @@ def test_sliding_windows_keep_the_cache_within_the_window(monkeypatch: pytest.Mo
     recompute = sampler(network, "autoregressive", False)
     rollout(recompute, 3 * WINDOW)
     assert cached.frame_passes * 4 < recompute.frame_passes
+
+
+@pytest.mark.gpu
+def test_cache_matches_recompute_on_cuda_and_runs_in_bf16() -> None:
+    network = randomised_unet(causal=True).cuda()
+    recompute, cached = sampler(network, "pyramid", False), sampler(network, "pyramid", True)
+    for s in (recompute, cached):
+        s.diffusion.cuda()
+    torch.manual_seed(1)
+    context, cond = (torch.rand(2, 2, 3, 16, 16) * 2 - 1).cuda(), torch.randn(2, WINDOW, 2).cuda()
+    expected = recompute.rollout(context, WINDOW, cond, torch.Generator("cuda").manual_seed(2))
+    got = cached.rollout(context, WINDOW, cond, torch.Generator("cuda").manual_seed(2))
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        bf16 = cached.rollout(context, 3 * WINDOW, cond.repeat(1, 3, 1), torch.Generator("cuda").manual_seed(2))
+    assert bf16.shape[1] == 3 * WINDOW and torch.isfinite(bf16.float()).all()
