@@ -103,29 +103,26 @@ class BaseLightningExperiment(BaseExperiment):
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
         for group, registry in (("algorithm", cls.compatible_algorithms), ("dataset", cls.compatible_datasets)):
-            name = cfg[group].get("_name")
-            if name not in registry:
-                valid = ", ".join(sorted(registry))
-                raise ConfigError(group, f"{name!r} is not supported by {cls.__name__}; use one of: {valid}")
-            build(registry[name][0], cfg[group], group)
+            build(cls._lookup(cfg, group, registry)[0], cfg[group], group)
 
     def _build(self, group: str, registry: dict[str, Component]) -> Any:
-        config_cls, component_cls = self._lookup(group, registry)
+        config_cls, component_cls = self._lookup(self.cfg, group, registry)
         return component_cls(build(config_cls, self.cfg[group], group))
 
-    def _lookup(self, group: str, registry: dict[str, Component]) -> Component:
-        name = self.cfg[group].get("_name")
+    @classmethod
+    def _lookup(cls, cfg: DictConfig, group: str, registry: dict[str, Component]) -> Component:
+        name = cfg[group].get("_name")
         if name not in registry:
             valid = ", ".join(sorted(registry))
-            raise ConfigError(group, f"{name!r} is not supported by {type(self).__name__}; use one of: {valid}")
+            raise ConfigError(group, f"{name!r} is not supported by {cls.__name__}; use one of: {valid}")
         return registry[name]
 
     def _dataset_config(self) -> Any:
-        config_cls, _ = self._lookup("dataset", self.compatible_datasets)
+        config_cls, _ = self._lookup(self.cfg, "dataset", self.compatible_datasets)
         return build(config_cls, self.cfg.dataset, "dataset")
 
     def _dataset(self, split: str) -> Dataset:
-        _, dataset_cls = self._lookup("dataset", self.compatible_datasets)
+        _, dataset_cls = self._lookup(self.cfg, "dataset", self.compatible_datasets)
         return dataset_cls(self.dataset_config, split)
 
     def _load_weights(self, path: Path) -> None:

@@ -153,3 +153,10 @@ def test_every_cluster_config_renders_a_script(name: str, tmp_path: Path) -> Non
     script = render_script(cluster, "x", tmp_path, ["+name=x"])
     assert script.startswith("#!/bin/bash\n#SBATCH --job-name=x\n") and "-m main +name=x\n" in script
     assert "{" not in script.replace("${", "")
+
+
+def test_bad_config_is_refused_before_submission(tiny: list[str], tmp_path: Path) -> None:
+    result = run_cli(["cluster=local_slurm", *tiny, "algorithm.scheduling_matrix=spiral"], cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: algorithm.scheduling_matrix: got 'spiral'")
+    assert not list((tmp_path / "outputs").rglob("job.sbatch"))
