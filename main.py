@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from experiments import experiment_class
-from utils.cluster import SLURM_DIR, SlurmClusterConfig, on_compute_node, submit
+from utils.cluster import SLURM_DIR, SlurmClusterConfig, on_compute_node, submit, with_job_settings
 from utils.typed_config import ConfigError, build
 
 log = logging.getLogger("main")
@@ -34,6 +34,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | None = None) -
         job = submit(build(SlurmClusterConfig, cfg.cluster, "cluster"), str(cfg.name), overrides or [], output_dir)
         print(f"submitted slurm job {job}; log: {output_dir / SLURM_DIR / f'slurm_{job}.out'}")
         return
+    if cfg.get("cluster") is not None:  # a sweep job submitted by hydra-submitit-launcher
+        cfg = with_job_settings(cfg)
     with cls(cfg, output_dir) as experiment:
         log.info("run %s in %s: tasks %s", cfg.name, output_dir, tasks)
         for task in tasks:

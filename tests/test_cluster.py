@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, checkpoint_step, run_cli, run_id
-from utils.cluster import SlurmClusterConfig, SlurmParams, job_overrides, render_script
+from utils.cluster import SlurmClusterConfig, SlurmParams, job_overrides, minutes, render_script, submitit_parameters
 
 SCRIPT = ROOT / ".ci" / "local_slurm.sh"
 
@@ -160,3 +161,110 @@ def test_bad_config_is_refused_before_submission(tiny: list[str], tmp_path: Path
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: algorithm.scheduling_matrix: got 'spiral'")
     assert not list((tmp_path / "outputs").rglob("job.sbatch"))
+
+
+def test_sweep_submits_one_job_per_value_through_submitit(slurm: dict[str, str], tiny: list[str]) -> None:
+    """`-m cluster=local_slurm … lr=a,b`: hydra-submitit-launcher submits both jobs and waits for their results."""
+    result = run_cli(["-m", "cluster=local_slurm", *tiny, "experiment.training.lr=1e-4,3e-4"], ROOT, 400, slurm)
+    assert result.returncode == 0, result.stdout + result.stderr
+    outputs = next(Path(o.split("=", 1)[1]) for o in tiny if o.startswith("output_root="))
+    sweep = next(outputs.glob("*/*"))
+    script = next((sweep / "slurm").glob(".submission_file_*.sh")).read_text()  # submitit's array script
+    for line in (
+        "--array=0-1%2",
+        "--requeue",
+        "--signal=USR1@30",
+        "--mem=2G",
+        "--ntasks-per-node=1",
+        "--cpus-per-task=1",
+    ):
+        assert f"#SBATCH {line}" in script, script
+    learning_rates = []
+    for job in ("0", "1"):
+        assert torch.load(sweep / job / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+        learning_rates.append(re.search(r"\n    lr: (\S+)", (sweep / job / ".hydra" / "config.yaml").read_text())[1])
+    assert learning_rates == ["0.0001", "0.0003"]
+
+
+def test_offline_node_asks_the_login_node_to_sync(slurm: dict[str, str], tiny: list[str], tmp_path: Path) -> None:
+    """`is_compute_node_offline`: wandb runs offline and each validation leaves a wandb-osh sync request."""
+    home = tmp_path / "home"  # wandb-osh's command folder is ~/.wandb_osh_command_dir
+    args = [*tiny, "cluster.is_compute_node_offline=true", "experiment.validation.val_every_n_step=2"]
+    job, run_dir = submit(args, {**slurm, "HOME": str(home)})
+    assert wait_for_job(job, slurm) == "COMPLETED", log_of(run_dir, job)
+    requests = list((home / ".wandb_osh_command_dir").glob("*.command"))
+    assert len(requests) == 1
+    offline_run = Path(requests[0].read_text())
+    assert offline_run.parent == run_dir / "wandb" and offline_run.name.startswith("offline-run-")
+    assert list(offline_run.glob("*.wandb"))
+
+
+def test_submitit_parameters_mirror_the_sbatch_script(tmp_path: Path) -> None:
+    cluster = SlurmClusterConfig(
+        launch_template="",
+        activate="conda activate {env_name}",
+        params=SlurmParams(
+            env_name="df",
+            partition="gpu",
+            num_nodes=2,
+            num_gpus=4,
+            time="1-02:30:00",
+            memory="64G",
+            email="me@lab.org",
+            extra_sbatch=("--constraint=a100", "#SBATCH --exclusive"),
+        ),
+    )
+    assert submitit_parameters(cluster, "my run") == {
+        "name": "my_run",
+        "partition": "gpu",
+        "nodes": 2,
+        "gpus_per_node": 4,
+        "tasks_per_node": 4,
+        "cpus_per_task": 8,
+        "timeout_min": 1590,
+        "activate": "conda activate df",
+        "additional_parameters": {
+            "mem": "64G",
+            "requeue": True,
+            "signal": "USR1@90",
+            "mail-user": "me@lab.org",
+            "mail-type": "BEGIN,END,FAIL",
+            "constraint": "a100",
+            "exclusive": True,
+        },
+    }
+    assert submitit_parameters(SlurmClusterConfig("", params=SlurmParams(num_gpus=0)), "x")["gpus_per_node"] is None
+    assert [minutes(t) for t in ("00:30:00", "45", "2:00", "0:00:01")] == [30, 45, 120, 1]
+
+
+def test_preempted_sweep_job_requeues_and_resumes(slurm: dict[str, str], tiny: list[str]) -> None:
+    """A sweep job signalled like a preemption checkpoints, requeues itself and finishes from the saved step."""
+    steps = 200
+    outputs = next(Path(o.split("=", 1)[1]) for o in tiny if o.startswith("output_root="))
+    args = ["-m", "cluster=local_slurm", *tiny, f"experiment.training.max_steps={steps}", "experiment.training.lr=1e-4"]
+    login = subprocess.Popen(
+        [sys.executable, "-m", "main", *args, "experiment.training.checkpointing.every_n_train_steps=10"],
+        cwd=ROOT,
+        env=slurm,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not list(outputs.glob("*/*/0/checkpoints/*.ckpt")):
+            assert time.monotonic() < deadline and login.poll() is None, "no checkpoint from the sweep job"
+            time.sleep(0.2)
+        run_dir = next(outputs.glob("*/*/0"))
+        first_id = run_id(run_dir)
+        job = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=slurm).stdout.split()[0]
+        subprocess.run(["scancel", "--signal=USR1", job], check=True, env=slurm)
+        output, _ = login.communicate(timeout=300)
+    finally:
+        login.kill()
+    assert login.returncode == 0, output
+    assert 0 < checkpoint_step(run_dir / "hpc_ckpt_1.ckpt") < steps
+    job_log = "".join(log.read_text() for log in (run_dir.parent / "slurm").rglob("*_log.err"))
+    assert "Restoring states from the checkpoint path" in job_log
+    assert checkpoint_step(run_dir / "checkpoints" / "last.ckpt") == steps
+    assert run_id(run_dir) == first_id

@@ -6,6 +6,10 @@ Inside the job Lightning's SLURM environment takes over: ranks and nodes come fr
 (sent `--signal` seconds before the time limit, or by `scancel --signal=USR1`) Lightning saves
 `hpc_ckpt_<n>.ckpt` in the run directory and requeues the job, which then resumes from it under the same run id.
 
+Sweeps (`python -m main -m cluster=<name> … key=a,b`) go through hydra-submitit-launcher instead: every cluster
+config selects `hydra/launcher=cluster_slurm`, whose fields come from `submitit_parameters` (same resources,
+environment line and requeue signal), and each job applies `job_settings` to its config on the node.
+
 Every user-supplied value reaches the job's shell through `shlex.quote`, and the job name on the `#SBATCH` line
 is reduced to safe characters, so names or overrides holding spaces, quotes, `$(…)` or `;` never run as shell.
 """
@@ -17,8 +21,11 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from utils.typed_config import ConfigError, require
+from omegaconf import DictConfig, OmegaConf
+
+from utils.typed_config import ConfigError, build, require
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SLURM_DIR = "slurm"
@@ -72,12 +79,10 @@ def on_compute_node() -> bool:
     return "SLURM_JOB_ID" in os.environ
 
 
-def job_overrides(overrides: list[str], cluster: SlurmClusterConfig, run_dir: Path) -> list[str]:
-    """The user's overrides minus `cluster=…`, pinned to `run_dir`, with devices and nodes from the cluster."""
+def job_settings(cluster: SlurmClusterConfig) -> list[str]:
+    """Overrides every job of this cluster runs with: devices and nodes from its resources, offline wandb."""
     params = cluster.params
-    kept = [o for o in overrides if not re.match(r"^[+~]*cluster([.=]|$)", o)]
     derived = [
-        f"hydra.run.dir={run_dir}",
         f"experiment.num_nodes={params.num_nodes}",
         f"experiment.devices={params.processes_per_node}",
         f"experiment.accelerator={'gpu' if params.num_gpus else 'cpu'}",
@@ -86,7 +91,19 @@ def job_overrides(overrides: list[str], cluster: SlurmClusterConfig, run_dir: Pa
         derived.append("experiment.strategy=ddp")
     if cluster.is_compute_node_offline:
         derived += ["wandb.mode=offline", "wandb.sync_from_login_node=true"]
-    return kept + derived
+    return derived
+
+
+def job_overrides(overrides: list[str], cluster: SlurmClusterConfig, run_dir: Path) -> list[str]:
+    """The user's overrides minus `cluster=…`, pinned to `run_dir`, plus the cluster's `job_settings`."""
+    kept = [o for o in overrides if not re.match(r"^[+~]*cluster([.=]|$)", o)]
+    return [*kept, f"hydra.run.dir={run_dir}", *job_settings(cluster)]
+
+
+def with_job_settings(cfg: DictConfig) -> DictConfig:
+    """`cfg` of a sweep job that still names its cluster, with that cluster's `job_settings` applied."""
+    cluster = build(SlurmClusterConfig, cfg.cluster, "cluster")
+    return OmegaConf.merge(cfg, OmegaConf.from_dotlist(job_settings(cluster)))
 
 
 def safe_job_name(name: str) -> str:
@@ -124,6 +141,53 @@ def placeholders(cluster: SlurmClusterConfig, name: str, run_dir: Path, python_a
     }
     values["activate"] = cluster.activate.format(**values)
     return {k: str(v) for k, v in values.items()}
+
+
+def minutes(time: str) -> int:
+    """Slurm's `[D-]HH:MM:SS` (or `[D-]HH:MM`, `MM`) as whole minutes, rounded up."""
+    days, _, clock = time.rpartition("-")
+    parts = [int(part) for part in clock.split(":")]
+    if len(parts) == 1:
+        hours, mins, secs = 0, parts[0], 0
+    else:
+        hours, mins, secs = (parts + [0])[:3]
+    return int(days or 0) * 1440 + hours * 60 + mins + (1 if secs else 0)
+
+
+def submitit_parameters(cluster: SlurmClusterConfig, name: str) -> dict[str, Any]:
+    """`hydra.launcher.*` of hydra-submitit-launcher for `cluster`: what the sbatch script of a single run asks
+    for, including `--requeue` and SIGUSR1 (Lightning's checkpoint-and-requeue signal, not submitit's USR2)."""
+    params = cluster.params
+    extra: dict[str, Any] = {
+        "mem": params.memory,
+        "requeue": True,
+        "signal": f"USR1@{params.requeue_signal_seconds}",
+    }
+    if params.email:
+        extra.update({"mail-user": params.email, "mail-type": "BEGIN,END,FAIL"})
+    for line in params.extra_sbatch:
+        flag, _, value = line.removeprefix("#SBATCH").strip().lstrip("-").partition("=")
+        extra[flag] = value or True
+    activate = cluster.activate.format(**placeholders(cluster, name, Path.cwd(), []))
+    return {
+        "name": safe_job_name(name),
+        "partition": params.partition,
+        "nodes": params.num_nodes,
+        "gpus_per_node": params.num_gpus or None,
+        "tasks_per_node": params.processes_per_node,
+        "cpus_per_task": params.num_cpus,
+        "timeout_min": minutes(params.time),
+        "activate": activate,
+        "additional_parameters": extra,
+    }
+
+
+def _submitit_field(key: str, _root_: DictConfig) -> Any:
+    cluster = build(SlurmClusterConfig, _root_.cluster, "cluster")
+    return submitit_parameters(cluster, str(_root_.get("name") or "sweep"))[key]
+
+
+OmegaConf.register_new_resolver("cluster_submitit", _submitit_field, replace=True)
 
 
 def render_script(cluster: SlurmClusterConfig, name: str, run_dir: Path, python_args: list[str]) -> str:
