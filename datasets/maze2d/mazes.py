@@ -102,9 +102,9 @@ MAZES: dict[str, Maze] = {
     "medium": Maze(
         "medium", _walls(maps.MEDIUM_MAZE), (6, 6), 600, 13.13, 277.39, "PointMaze_Medium-v3", "maze2d-medium-v1"
     ),
-    "large": Maze(
-        "large", _walls(maps.LARGE_MAZE), (7, 9), 800, 6.7, 273.99, "PointMaze_Large-v3", "maze2d-large-v1"
-    ),
+    "large": Maze("large", _walls(maps.LARGE_MAZE), (7, 9), 800, 6.7, 273.99, "PointMaze_Large-v3", "maze2d-large-v1"),
 }
 
-ENV_IDS: dict[str, Maze] = {env_id: maze for maze in MAZES.values() for env_id in (maze.point_maze_id, maze.d4rl_env_id)}
+ENV_IDS: dict[str, Maze] = {
+    env_id: maze for maze in MAZES.values() for env_id in (maze.point_maze_id, maze.d4rl_env_id)
+}
