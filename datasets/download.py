@@ -177,8 +177,8 @@ def extract_concatenated_tar(parts: list[Path], member: str, destination: Path) 
     shutil.rmtree(staging)
 
 
-def download_file(url: str, destination: Path, key: str, timeout_s: float = TIMEOUT_S) -> Path:
-    """Fetch one file with no published checksum (e.g. model weights) to `destination`, resuming a `.partial`."""
+def download_file(url: str, destination: Path, key: str, timeout_s: float = TIMEOUT_S, md5: str | None = None) -> Path:
+    """Fetch one file to `destination`, resuming a `.partial`; with `md5`, a mismatching file is removed and refused."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
     done = partial.stat().st_size if partial.exists() else 0
@@ -194,5 +194,8 @@ def download_file(url: str, destination: Path, key: str, timeout_s: float = TIME
                     bar.update(len(block))
     except (urllib.error.URLError, OSError) as error:
         raise ConfigError(key, f"cannot download {url} ({getattr(error, 'reason', error)})") from None
+    if md5 and (actual := md5sum(partial)) != md5:
+        partial.unlink()
+        raise ConfigError(key, f"{url} arrived with md5 {actual}, expected {md5}; the partial file was removed")
     partial.rename(destination)
     return destination

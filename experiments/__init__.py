@@ -3,9 +3,11 @@
 from utils.typed_config import ConfigError
 
 from .base_experiment import BaseExperiment
+from .exp_planning import PlanningExperiment
 from .exp_video import VideoPredictionExperiment
 
 EXPERIMENTS: dict[str, type[BaseExperiment]] = {
+    "exp_planning": PlanningExperiment,
     "exp_video": VideoPredictionExperiment,
 }
 

@@ -155,6 +155,8 @@ class BaseLightningExperiment(BaseExperiment):
             default_root_dir=str(self.output_dir),
             detect_anomaly=bool(self.cfg.debug),
             num_sanity_val_steps=0,
+            # the training stage validates with the validation stage's setting
+            inference_mode=bool(stage.get("inference_mode", exp.validation.get("inference_mode", True))),
             **kwargs,
         )
 

@@ -188,9 +188,15 @@ class Diffusion(nn.Module):
         `clip_denoised` and ε̂ re-derived from it; eta = `ddim_sampling_eta` interpolates between
         deterministic DDIM (0) and DDPM-like ancestral noise (1).
         """
-        x0, noise = self.predict_x0_and_noise(x_k, k_from, model_output)
+        x0, _ = self.predict_x0_and_noise(x_k, k_from, model_output)
         if self.config.clip_denoised:
             x0 = x0.clamp(-1, 1)
+        return self.ddim_update(x_k, x0, k_from, k_to, generator)
+
+    def ddim_update(
+        self, x_k: Tensor, x0: Tensor, k_from: Tensor, k_to: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The DDIM move from x_k toward an estimate x̂_0 (e.g. one changed by guidance), level k_from → k_to."""
         a_from, a_to = self.alpha_bar(k_from, x_k), self.alpha_bar(k_to, x_k)
         noise = (x_k - a_from.sqrt() * x0) / (1 - a_from).clamp(min=1e-12).sqrt()
         eta = self.config.ddim_sampling_eta

@@ -1,0 +1,209 @@
+"""`algorithm=df_planning`: Diffusion Forcing as a maze2d planner (DF v1.5's transformer planner, plus MCTG).
+
+Frames are (state[, action]) normalised by `dataset.observation_mean/std` and `dataset.action_mean/std`; their
+lengths say what is modelled: 2 → (row, col), 4 → with velocities; `action_mean=[]` → no actions (a PD controller
+tracks the planned positions instead). Training follows DF: independent noise levels per token, and a random
+horizon per sample whose later tokens are pure noise and carry no loss (flexible horizon).
+Validation runs the evaluation protocol in the maze with MPC (`maze_evaluation.py`).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from lightning.pytorch.loggers import WandbLogger
+from torch import Tensor
+
+from datasets.maze2d.mazes import MAZES
+from utils.maze_evaluation import (
+    EpisodeBatch,
+    EpisodeRunner,
+    PlannerPolicy,
+    episode_metrics,
+    normalized_score,
+    reference_returns,
+)
+from utils.maze_plots import mpc_animation, plot_episodes
+from utils.typed_config import require
+
+from .df_base import DFBaseConfig, DiffusionForcingBase
+from .models.diffusion import DiffusionConfig
+from .models.transformer import PlanningTransformer, TransformerConfig
+from .planning import Planner, start_token, to_tokens
+
+
+@dataclass(frozen=True)
+class PlanningDiffusionConfig(DiffusionConfig):
+    architecture: TransformerConfig = field(default_factory=TransformerConfig)
+
+
+@dataclass(frozen=True)
+class DFPlanningConfig(DFBaseConfig):
+    """The shared DF keys (`n_frames` is derived: one start token + episode_len / frame_stack) plus planning."""
+
+    n_frames: int = 0
+    context_frames: int = 1
+    env_id: str = "PointMaze_Medium-v3"
+    episode_len: int = 600
+    observation_mean: tuple[float, ...] = ()
+    observation_std: tuple[float, ...] = ()
+    action_mean: tuple[float, ...] = ()
+    action_std: tuple[float, ...] = ()
+    frame_stack: int = 10
+    guidance_scale: float = 2.0
+    open_loop_horizon: int = 50
+    mctg: bool = False
+    mctg_samples: int = 4
+    logged_plots: int = 4
+    diffusion: PlanningDiffusionConfig = field(default_factory=PlanningDiffusionConfig)
+
+    def __post_init__(self) -> None:
+        require(self.frame_stack >= 1, "frame_stack", f"must be >= 1, got {self.frame_stack}")
+        require(
+            self.episode_len % self.frame_stack == 0,
+            "frame_stack",
+            f"must divide dataset.episode_len={self.episode_len}, got {self.frame_stack}",
+        )
+        object.__setattr__(self, "n_frames", self.episode_len // self.frame_stack + 1)
+        super().__post_init__()
+        require(
+            self.guidance_scale >= 0, "guidance_scale", f"must be >= 0 (0 = no guidance), got {self.guidance_scale}"
+        )
+        require(self.open_loop_horizon >= 1, "open_loop_horizon", f"must be >= 1, got {self.open_loop_horizon}")
+        require(self.mctg_samples >= 2, "mctg_samples", f"must be >= 2 futures to average, got {self.mctg_samples}")
+        require(len(self.observation_mean) in (2, 4), "observation_mean", "must have 2 or 4 entries")
+        require(len(self.action_mean) in (0, 2), "action_mean", "must have 0 or 2 entries")
+
+    @property
+    def frame_dim(self) -> int:
+        return len(self.observation_mean) + len(self.action_mean)
+
+
+class DiffusionForcingPlanning(DiffusionForcingBase):
+    """Plans (state[, action]) frames toward a goal; evaluated by executing its plans in the maze."""
+
+    def __init__(self, config: DFPlanningConfig) -> None:
+        network = PlanningTransformer(
+            config.diffusion.architecture, config.frame_dim * config.frame_stack, causal=config.causal
+        )
+        super().__init__(config, config.diffusion, network)
+        self.register_buffer("mean", torch.tensor([*config.observation_mean, *config.action_mean]).float())
+        self.register_buffer("std", torch.tensor([*config.observation_std, *config.action_std]).float())
+        self.runner = EpisodeRunner(config.env_id, config.episode_len)
+
+    @property
+    def planner(self) -> Planner:
+        cfg = self.config
+        return Planner(
+            self.diffusion, self.model, cfg.n_frames, cfg.frame_stack, cfg.scheduling_matrix, cfg.uncertainty_scale
+        )
+
+    def frames(self, batch: dict[str, Tensor]) -> Tensor:
+        """Normalised frames (B, L+1, C) of a training window: the modelled state dims, then the actions."""
+        cfg = self.config
+        frames = [batch["observations"][..., : len(cfg.observation_mean)]]
+        if cfg.action_mean:
+            frames.append(batch["actions"])
+        return self.normalize(torch.cat(frames, dim=-1))
+
+    def normalize(self, frames: Tensor) -> Tensor:
+        return (frames - self.mean[: frames.shape[-1]]) / self.std[: frames.shape[-1]]
+
+    def unnormalize(self, frames: Tensor) -> Tensor:
+        return frames * self.std[: frames.shape[-1]] + self.mean[: frames.shape[-1]]
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        frames = self.frames(batch)
+        fs = self.config.frame_stack
+        x0 = torch.cat([start_token(frames[:, 0], fs), to_tokens(frames[:, 1:], fs)], dim=1)
+        batch_size, n_tokens = x0.shape[:2]
+        timesteps = self.diffusion.config.timesteps
+        k = torch.randint(0, timesteps, (batch_size, n_tokens), device=x0.device)
+        # flexible horizon: tokens after a random last plan token are padding, pure noise without loss
+        last = torch.randint(1, n_tokens, (batch_size, 1), device=x0.device)
+        padding = torch.arange(n_tokens, device=x0.device)[None] > last
+        k = torch.where(padding, timesteps - 1, k)
+        noise = self.diffusion.training_noise(x0)
+        prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, None, None)
+        loss = self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, (~padding).float())
+        self.log("training/loss", loss, prog_bar=True, batch_size=batch_size)
+        return loss
+
+    def goal_return(self, goal: Tensor, horizon: int) -> Callable[[Tensor], Tensor]:
+        """R(x̂_0) = −Σ_t ‖position_t − goal‖ over the plan's first `horizon` frames, in D4RL units."""
+        cfg = self.config
+        position_mean, position_std = self.mean[:2], self.std[:2]
+
+        def goal_return(tokens: Tensor) -> Tensor:
+            frames = tokens[:, 1:].reshape(tokens.shape[0], -1, cfg.frame_dim)[:, :horizon]
+            positions = frames[..., :2] * position_std + position_mean
+            return -(positions - goal[:, None]).norm(dim=-1).sum(dim=1)
+
+        return goal_return
+
+    @torch.no_grad()
+    def plan(self, states: Tensor, goal: Tensor, horizon: int, generator: torch.Generator | None = None) -> Tensor:
+        """Unnormalised frames (B, horizon, C) from D4RL states (B, 4) toward goals (B, 2)."""
+        cfg = self.config
+        start = self.normalize(states[:, : len(cfg.observation_mean)])
+        if cfg.action_mean:
+            start = torch.cat([start, torch.zeros_like(start[:, :2])], dim=-1)  # no action led to the start
+        near = -(-cfg.open_loop_horizon // cfg.frame_stack)
+        frames = self.planner.plan(
+            start,
+            horizon,
+            self.goal_return(goal, horizon),
+            cfg.guidance_scale,
+            cfg.mctg_samples if cfg.mctg else 0,
+            near,
+            generator,
+        )
+        return self.unnormalize(frames)
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "validation")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._evaluate(batch, batch_idx, "test")
+
+    def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, split: str) -> None:
+        """Run a batch of protocol episodes with MPC; log the metrics, and pictures of the first batch."""
+        cfg = self.config
+        namespace = split if cfg.guidance_scale > 0 else f"{split}_no_guidance"
+        cells = [tuple(c) for c in batch["start_cell"].tolist()]
+        goals = [tuple(c) for c in batch["goal_cell"].tolist()]
+        seeds = batch["seed"].tolist()
+        policy = PlannerPolicy(self, cfg.episode_len, cfg.open_loop_horizon, int(seeds[0]))
+        episodes = self.runner.run(policy, cells, goals, seeds)
+        metrics = {k: float(v.mean()) for k, v in episode_metrics(episodes.rewards).items()}
+        maze = MAZES[self.runner.maze.name]
+        random_return, expert_return = reference_returns(self.runner, cells, goals, seeds)
+        metrics |= {
+            "normalized_score": float(
+                normalized_score(metrics["episode_reward"], maze.d4rl_ref_min_score, maze.d4rl_ref_max_score)
+            ),
+            "normalized_score_protocol": float(
+                normalized_score(metrics["episode_reward"], random_return, expert_return)
+            ),
+            "reference/random_return": random_return,
+            "reference/expert_return": expert_return,
+            "reference/d4rl_min": maze.d4rl_ref_min_score,
+            "reference/d4rl_max": maze.d4rl_ref_max_score,
+        }
+        self.log_dict({f"{namespace}/{k}": v for k, v in metrics.items()}, batch_size=len(cells))
+        if batch_idx == 0 and cfg.logged_plots > 0:
+            self._write_pictures(episodes, namespace)
+
+    def _write_pictures(self, episodes: EpisodeBatch, namespace: str) -> None:
+        folder = Path(self.trainer.default_root_dir) / "plots"
+        step = self.step
+        title = f"{namespace}, step {step}: executed (blue) and first plan (orange)"
+        picture = plot_episodes(
+            folder / f"{namespace}_episodes_step{step}.png", episodes, self.config.logged_plots, title
+        )
+        animation = mpc_animation(folder / f"{namespace}_mpc_step{step}.mp4", episodes)
+        for logger in self.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.log_image(f"{namespace}/episodes", [str(picture)], step=step)
+                logger.log_video(f"{namespace}/mpc_replans", [str(animation)], step=step, format=["mp4"])

@@ -1,0 +1,58 @@
+"""The planning backbone: a transformer over tokens of stacked states, each token with its own noise level.
+
+Non-causal by default (DF v1.5): causality comes from the noise levels (future tokens noisier), and padded
+positions beyond the planning horizon are declared pure noise.
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from utils.typed_config import require
+
+from .embeddings import NoiseLevelEmbedding, SinusoidalEmbedding
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """`algorithm.diffusion.architecture.*` of `df_planning`."""
+
+    network_size: int = 128  # model width
+    num_layers: int = 12
+    attn_heads: int = 4
+    dim_feedforward: int = 512
+
+    def __post_init__(self) -> None:
+        require(self.network_size > 0, "network_size", f"must be > 0, got {self.network_size}")
+        require(self.num_layers >= 1, "num_layers", f"must be >= 1, got {self.num_layers}")
+        require(
+            self.attn_heads >= 1 and self.network_size % self.attn_heads == 0,
+            "attn_heads",
+            f"must divide network_size={self.network_size}, got {self.attn_heads}",
+        )
+        require(self.dim_feedforward >= 1, "dim_feedforward", f"must be >= 1, got {self.dim_feedforward}")
+
+
+class PlanningTransformer(nn.Module):
+    """(x (B, T, D), k (B, T), cond, positions (T,)) → prediction (B, T, D)."""
+
+    def __init__(self, config: TransformerConfig, token_dim: int, causal: bool) -> None:
+        super().__init__()
+        width = config.network_size
+        self.causal = causal
+        self.noise_embedding = NoiseLevelEmbedding(width, width)
+        self.position_embedding = SinusoidalEmbedding(width)
+        self.input = nn.Sequential(nn.Linear(token_dim, width), nn.SiLU(), nn.Linear(width, width))
+        layer = nn.TransformerEncoderLayer(
+            width, config.attn_heads, config.dim_feedforward, dropout=0.0, batch_first=True, norm_first=True
+        )
+        self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
+        self.output = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, token_dim))
+
+    def forward(self, x: Tensor, k: Tensor, cond: Tensor | None = None, positions: Tensor | None = None) -> Tensor:
+        tokens = x.shape[1]
+        positions = torch.arange(tokens, device=x.device) if positions is None else positions
+        h = self.input(x) + self.noise_embedding(k) + self.position_embedding(positions)
+        mask = nn.Transformer.generate_square_subsequent_mask(tokens, device=x.device) if self.causal else None
+        return self.output(self.encoder(h, mask=mask, is_causal=self.causal))

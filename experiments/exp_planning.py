@@ -1,0 +1,15 @@
+"""`experiment=exp_planning`: Diffusion Forcing maze planning on D4RL maze2d."""
+
+from algorithms.diffusion_forcing.df_planning import DFPlanningConfig, DiffusionForcingPlanning
+from datasets.maze2d.maze2d_dataset import Maze2dDataset, Maze2dDatasetConfig
+
+from .base_experiment import BaseLightningExperiment
+
+
+class PlanningExperiment(BaseLightningExperiment):
+    compatible_algorithms = {"df_planning": (DFPlanningConfig, DiffusionForcingPlanning)}
+    compatible_datasets = {
+        "maze2d_umaze": (Maze2dDatasetConfig, Maze2dDataset),
+        "maze2d_medium": (Maze2dDatasetConfig, Maze2dDataset),
+        "maze2d_large": (Maze2dDatasetConfig, Maze2dDataset),
+    }
