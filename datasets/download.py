@@ -178,24 +178,43 @@ def extract_concatenated_tar(parts: list[Path], member: str, destination: Path) 
 
 
 def download_file(url: str, destination: Path, key: str, timeout_s: float = TIMEOUT_S, md5: str | None = None) -> Path:
-    """Fetch one file to `destination`, resuming a `.partial`; with `md5`, a mismatching file is removed and refused."""
+    """Fetch one file (model weights, a D4RL hdf5) to `destination` through `<destination>.partial`.
+
+    A dropped connection is resumed with a range request (also across runs), the size is checked against the
+    server's Content-Length and, with `md5`, the checksum; a mismatching file is removed and refused.
+    """
+    if destination.exists():
+        return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
-    done = partial.stat().st_size if partial.exists() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response, partial.open("ab") as out:
-            if done and response.status != 206:
-                out.truncate(0)
-            total = int(response.headers.get("Content-Length") or 0) + (done if response.status == 206 else 0)
-            with tqdm(total=total or None, initial=done, unit="B", unit_scale=True, desc=destination.name) as bar:
-                while block := response.read(CHUNK):
-                    out.write(block)
-                    bar.update(len(block))
-    except (urllib.error.URLError, OSError) as error:
-        raise ConfigError(key, f"cannot download {url} ({getattr(error, 'reason', error)})") from None
+    total = None
+    with tqdm(unit="B", unit_scale=True, desc=destination.name) as bar:
+        for _ in range(RETRIES):
+            done = partial.stat().st_size if partial.exists() else 0
+            if total is not None and done >= total:
+                break
+            request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
+            try:
+                with urllib.request.urlopen(request, timeout=timeout_s) as response, partial.open("ab") as out:
+                    if done and response.status != 206:  # the server ignored the range: start over
+                        out.truncate(0)
+                        done = 0
+                    total = done + int(response.headers.get("Content-Length") or 0) or None
+                    bar.reset(total)
+                    bar.update(done)
+                    while block := response.read(CHUNK):
+                        out.write(block)
+                        bar.update(len(block))
+            except (urllib.error.URLError, OSError) as error:
+                if not partial.exists() or partial.stat().st_size == done:  # nothing arrived: give up
+                    raise ConfigError(key, f"cannot download {url} ({getattr(error, 'reason', error)})") from None
+            if total is None:
+                break
+    size = partial.stat().st_size
+    if total is not None and size < total:
+        raise ConfigError(key, f"download of {url} stopped at {size} of {total} bytes; run again to resume")
     if md5 and (actual := md5sum(partial)) != md5:
         partial.unlink()
-        raise ConfigError(key, f"{url} arrived with md5 {actual}, expected {md5}; the partial file was removed")
+        raise ConfigError(key, f"{url} arrived with md5 {actual}, expected {md5}; the file was removed")
     partial.rename(destination)
     return destination
