@@ -188,7 +188,7 @@ def download_file(url: str, destination: Path, key: str, timeout_s: float = TIME
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + ".partial")
     total = None
-    with tqdm(unit="B", unit_scale=True, desc=destination.name) as bar:
+    with tqdm(unit="B", unit_scale=True, desc=destination.name, delay=1.0) as bar:  # no bar for instant failures
         for _ in range(RETRIES):
             done = partial.stat().st_size if partial.exists() else 0
             if total is not None and done >= total:

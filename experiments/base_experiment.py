@@ -85,8 +85,9 @@ class BaseLightningExperiment(BaseExperiment):
         self.load_path = resolve_checkpoint("load", str(cfg.load), **lookup) if cfg.load else None
         restarted = read_run_id(output_dir)  # a requeued slurm job resumes in its own run directory
         self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
+        self.dataset_config = self._dataset_config()  # first: algorithm keys interpolate dataset keys
         self.algorithm = self._build("algorithm", self.compatible_algorithms)
-        self.dataset_config = self._dataset_config()
+        self.prepare_data()
         resuming = bool(self.resume_path or restarted)
         self.logger = make_wandb_logger(
             wandb_mode, cfg.wandb.entity, cfg.wandb.project, self.name, self.run_id, output_dir, resuming
@@ -102,8 +103,11 @@ class BaseLightningExperiment(BaseExperiment):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        for group, registry in (("algorithm", cls.compatible_algorithms), ("dataset", cls.compatible_datasets)):
+        for group, registry in (("dataset", cls.compatible_datasets), ("algorithm", cls.compatible_algorithms)):
             build(cls._lookup(cfg, group, registry)[0], cfg[group], group)
+
+    def prepare_data(self) -> None:
+        """Fetch or check what the tasks read, before the logger and trainer start; here: nothing."""
 
     def _build(self, group: str, registry: dict[str, Component]) -> Any:
         config_cls, component_cls = self._lookup(self.cfg, group, registry)

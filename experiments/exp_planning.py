@@ -1,7 +1,8 @@
 """`experiment=exp_planning`: Diffusion Forcing maze planning on D4RL maze2d."""
 
 from algorithms.diffusion_forcing.df_planning import DFPlanningConfig, DiffusionForcingPlanning
-from datasets.maze2d.maze2d_dataset import Maze2dDataset, Maze2dDatasetConfig
+from datasets.maze2d.hdf5 import read_hdf5
+from datasets.maze2d.maze2d_dataset import Maze2dDataset, Maze2dDatasetConfig, prepare
 
 from .base_experiment import BaseLightningExperiment
 
@@ -13,3 +14,9 @@ class PlanningExperiment(BaseLightningExperiment):
         "maze2d_medium": (Maze2dDatasetConfig, Maze2dDataset),
         "maze2d_large": (Maze2dDatasetConfig, Maze2dDataset),
     }
+
+    def prepare_data(self) -> None:
+        """Download or generate the training file and check its keys before any training starts."""
+        if "training" in self.cfg.experiment.tasks:
+            config = self.dataset_config
+            read_hdf5(prepare(config), "dataset.dataset_url" if config.dataset_url else "dataset.save_dir")

@@ -138,7 +138,8 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         def goal_return(tokens: Tensor) -> Tensor:
             frames = tokens[:, 1:].reshape(tokens.shape[0], -1, cfg.frame_dim)[:, :horizon]
             positions = frames[..., :2] * position_std + position_mean
-            return -(positions - goal[:, None]).norm(dim=-1).sum(dim=1)
+            goals = goal.repeat(len(tokens) // len(goal), 1)  # MCTG stacks futures as (samples · batch)
+            return -(positions - goals[:, None]).norm(dim=-1).sum(dim=1)
 
         return goal_return
 

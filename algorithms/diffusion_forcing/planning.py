@@ -5,13 +5,14 @@ tokens follow, each `frame_stack` frames of (state[, action]); positions after t
 that stays pure noise (the network was told so in training), which gives one network every horizon.
 
 Goal guidance. R(x̂_0) = −Σ_t ‖p_t − g‖ over the plan's frames (positions p in D4RL units, goal g). At each
-step x̂_0 ← x̂_0 + s·(1 − ᾱ_k)·∇_{x_k} R, with s = `guidance_scale`: a strong pull while a token is noisy that fades
-as it settles, then the usual DDIM move toward the guided x̂_0.
+step x̂_0 ← x̂_0 + s·(1 − ᾱ_k)·∇R, with s = `guidance_scale` and the gradient taken on the estimate x̂_0 itself:
+a strong pull while a token is noisy that fades as it settles, then the usual DDIM move toward the guided x̂_0;
+the network turns the pulled estimate back into a feasible plan at the next step.
 
-Monte-Carlo tree guidance (MCTG, DF paper §3.3). The gradient reaching the near tokens — the ones MPC executes
-next — is averaged over `mctg_samples` futures: copies of the plan whose later tokens are re-noised from their
-current estimate with fresh noise at their current level, so the near plan is judged by the futures it can lead
-to rather than by one of them.
+Monte-Carlo tree guidance (MCTG, DF paper §3.3). The near tokens — the ones MPC executes next — also receive
+the gradient, through the network, of the return of the futures they lead to, averaged over `mctg_samples`
+futures: copies of the plan whose later tokens are re-noised from their current estimate with fresh noise at
+their current level. A near plan is thus judged by the futures it makes likely rather than by one of them.
 """
 
 from collections.abc import Callable
@@ -125,15 +126,16 @@ class Planner:
         near_tokens: int,
         generator: torch.Generator | None,
     ) -> Tensor:
+        x0 = self.predict_x0(x, k).detach()
         with torch.enable_grad():
-            x = x.detach().requires_grad_(True)
-            x0 = self.predict_x0(x, k)
-            (gradient,) = torch.autograd.grad(goal_return(x0).sum(), x)
+            estimate = x0.clone().requires_grad_(True)
+            (gradient,) = torch.autograd.grad(goal_return(estimate).sum(), estimate)
             if mctg_samples > 1:
                 near = torch.zeros(x.shape[1], dtype=torch.bool, device=x.device)
                 near[1 : 1 + near_tokens] = True
-                averaged = self._mctg_gradient(x, k, x0.detach(), near, goal_return, mctg_samples, generator)
-                gradient = torch.where(near[None, :, None], averaged, gradient)
+                x = x.detach().requires_grad_(True)
+                futures = self._mctg_gradient(x, k, x0, near, goal_return, mctg_samples, generator)
+                gradient = gradient + torch.where(near[None, :, None], futures, torch.zeros_like(futures))
         a = self.diffusion.alpha_bar(k, x)
         return (x0 + scale * (1 - a) * gradient).detach()
 

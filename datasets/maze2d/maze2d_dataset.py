@@ -23,7 +23,7 @@ from datasets.download import download_file
 from datasets.maze2d.environment import make_environment, maze_of
 from datasets.maze2d.generate import generate_file
 from datasets.maze2d.hdf5 import read_hdf5
-from datasets.maze2d.mazes import Maze
+from datasets.maze2d.mazes import ENV_IDS, Maze
 from utils.typed_config import ConfigError, require
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,11 @@ class Maze2dDatasetConfig:
     evaluation: EvaluationProtocol = field(default_factory=EvaluationProtocol)
 
     def __post_init__(self) -> None:
+        require(
+            self.env_id in ENV_IDS,
+            "env_id",
+            f"unknown maze2d environment {self.env_id!r}; use one of: {', '.join(ENV_IDS)}",
+        )
         maze = maze_of(self.env_id)
         require(self.episode_len >= 1, "episode_len", f"must be >= 1, got {self.episode_len}")
         require(self.generated_steps > self.episode_len, "generated_steps", "must exceed episode_len")

@@ -5,12 +5,16 @@ centres its mazes instead (`x = (col + 0.5) - W/2`, `y = H/2 - (row + 0.5)`); `t
 The wall layouts are gymnasium-robotics' own maps, which are D4RL's.
 """
 
+import contextlib
+import io
 from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from gymnasium_robotics.envs.maze import maps
+
+with contextlib.redirect_stderr(io.StringIO()):  # its import prints a notice about its (unrelated) Adroit envs
+    from gymnasium_robotics.envs.maze import maps
 
 Cell = tuple[int, int]
 

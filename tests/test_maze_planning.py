@@ -1,0 +1,180 @@
+"""The DF planner: guidance, MCTG, metrics, bad input, and train + evaluate through `python -m main`."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from einops import repeat
+
+from algorithms.diffusion_forcing.df_planning import DFPlanningConfig, DiffusionForcingPlanning
+from algorithms.diffusion_forcing.models.transformer import TransformerConfig
+from algorithms.diffusion_forcing.planning import Planner
+from tests.conftest import ROOT, run_cli
+from utils.maze_evaluation import episode_metrics, normalized_score
+from utils.typed_config import build
+
+TINY_NETWORK = TransformerConfig(network_size=32, num_layers=2, attn_heads=2, dim_feedforward=64)
+
+
+def tiny_planner(**overrides: object) -> DiffusionForcingPlanning:
+    config = build(
+        DFPlanningConfig,
+        {
+            "episode_len": 60,
+            "observation_mean": [3.5, 3.5],
+            "observation_std": [1.3, 1.5],
+            "causal": False,
+            "scheduling_matrix": "pyramid",
+            "chunk_size": -1,
+            "diffusion": {
+                "sampling_timesteps": 5,
+                "objective": "pred_x0",
+                "beta_schedule": "linear",
+                "clip_denoised": False,
+                "architecture": TINY_NETWORK.__dict__,
+            },
+            **overrides,
+        },
+        "algorithm",
+    )
+    torch.manual_seed(0)
+    return DiffusionForcingPlanning(config).eval()
+
+
+def final_distance(module: DiffusionForcingPlanning, scale: float, mctg: bool = False) -> float:
+    """Mean distance to the goal of the planned positions, from fixed noise."""
+    object.__setattr__(module.config, "guidance_scale", scale)
+    object.__setattr__(module.config, "mctg", mctg)
+    states = torch.tensor([[1.0, 1.0, 0.0, 0.0], [4.0, 2.0, 0.0, 0.0]])
+    goal = torch.tensor([[6.0, 6.0], [6.0, 6.0]])
+    plan = module.plan(states, goal, 60, torch.Generator().manual_seed(1))
+    return float((plan[..., :2] - goal[:, None]).norm(dim=-1).mean())
+
+
+def test_guided_plan_moves_closer_to_the_goal() -> None:
+    module = tiny_planner()
+    unguided, guided = final_distance(module, 0.0), final_distance(module, 2.0)
+    assert guided < 0.8 * unguided
+
+
+def test_mctg_plan_is_guided_too() -> None:
+    module = tiny_planner()
+    assert final_distance(module, 2.0, mctg=True) < 0.8 * final_distance(module, 0.0)
+
+
+def test_mctg_gradient_averages_the_gradients_of_its_futures() -> None:
+    module = tiny_planner()
+    planner: Planner = module.planner
+    levels = planner.levels(plan_tokens=6, device=torch.device("cpu"))
+    k = levels[3].expand(2, -1)
+    x = torch.randn(2, planner.n_tokens, 20, generator=torch.Generator().manual_seed(2)).requires_grad_(True)
+    goal_return = module.goal_return(torch.tensor([[6.0, 6.0], [6.0, 6.0]]), 60)
+    near = torch.zeros(planner.n_tokens, dtype=torch.bool)
+    near[1:3] = True
+    with torch.enable_grad():
+        x0 = planner.predict_x0(x, k).detach()
+        averaged = planner._mctg_gradient(x, k, x0, near, goal_return, 3, torch.Generator().manual_seed(5))
+        fresh = torch.randn((6, planner.n_tokens, 20), generator=torch.Generator().manual_seed(5))
+        far = ~near
+        far[0] = False
+        expected = torch.zeros_like(x)
+        for n in range(3):
+            future = planner.diffusion.q_sample(x0, k, fresh[2 * n : 2 * n + 2])
+            sample = torch.where(far[None, :, None], future, x)
+            (gradient,) = torch.autograd.grad(goal_return(planner.predict_x0(sample, k)).sum(), x)
+            expected += gradient / 3
+    torch.testing.assert_close(averaged, expected, rtol=1e-4, atol=1e-6)
+    assert averaged[:, near].abs().sum() > 0 and averaged[:, far].abs().sum() == 0
+
+
+def test_padding_stays_pure_noise_and_the_start_stays_clean() -> None:
+    planner = tiny_planner().planner
+    levels = planner.levels(plan_tokens=2, device=torch.device("cpu"))
+    assert (levels[:, 0] == -1).all() and (levels[:, 3:] == 999).all()
+    assert levels[0, 1] == 999 and (levels[-1, 1:3] == -1).all()
+
+
+def test_episode_metrics_match_hand_computed_values() -> None:
+    rewards = np.array([[0, 0, 1, 1, 0, 1], [0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0]], dtype=float)
+    metrics = episode_metrics(rewards)
+    np.testing.assert_array_equal(metrics["episode_reward"], [3, 0, 1])
+    np.testing.assert_array_equal(metrics["first_reach"], [2, 6, 0])
+    np.testing.assert_array_equal(metrics["episode_reward_if_stay"], [4, 0, 6])
+    np.testing.assert_array_equal(metrics["success"], [1, 0, 1])
+    # D4RL maze2d-medium-v1: min 13.13, max 277.39 → R = 145.26 is exactly half way
+    assert normalized_score(145.26, 13.13, 277.39) == pytest.approx(50.0)
+    assert normalized_score(13.13, 13.13, 277.39) == pytest.approx(0.0)
+
+
+def planning_args(data: Path, outputs: Path) -> list[str]:
+    return [
+        "+name=maze_test",
+        "experiment=exp_planning",
+        "algorithm=df_planning",
+        "dataset=maze2d_medium",
+        f"output_root={outputs}",
+        "wandb.mode=disabled",
+        "experiment.accelerator=cpu",
+        f"dataset.save_dir={data}",
+        "dataset.generated_steps=2000",
+        "dataset.action_mean=[]",
+        "dataset.action_std=[]",
+        "dataset.observation_mean=[3.5092521,3.4765592]",
+        "dataset.observation_std=[1.3371079,1.52102]",
+        "dataset.evaluation.start_cells=[[1,1]]",
+        "experiment.training.batch_size=4",
+        "experiment.training.max_steps=2",
+        "experiment.training.data.num_workers=0",
+        "algorithm.diffusion.sampling_timesteps=3",
+        "algorithm.diffusion.architecture.num_layers=1",
+        "algorithm.diffusion.architecture.network_size=16",
+        "algorithm.diffusion.architecture.dim_feedforward=32",
+        "algorithm.open_loop_horizon=300",
+        "algorithm.logged_plots=1",
+    ]
+
+
+def test_train_two_steps_then_evaluate_one_episode(tmp_path: Path) -> None:
+    args = planning_args(tmp_path / "data", tmp_path / "outputs")
+    result = run_cli([*args, "experiment.tasks=[training,validation]"], cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = next((tmp_path / "outputs").glob("*/*"))
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+    metrics = json.loads((run_dir / "validation_metrics.json").read_text())
+    assert 0 <= metrics["validation/episode_reward"] <= 600 and metrics["validation/first_reach"] <= 600
+    assert metrics["validation/reference/d4rl_max"] == pytest.approx(277.39)
+    assert metrics["validation/reference/expert_return"] > 100 and metrics["validation/reference/random_return"] < 50
+    assert (run_dir / "plots" / "validation_episodes_step2.png").stat().st_size > 10_000
+    assert (run_dir / "plots" / "validation_mpc_step2.mp4").stat().st_size > 1000
+    assert list((tmp_path / "data").glob("maze2d-medium-generated-2000-seed0.hdf5"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("dataset.env_id=PointMaze_Tiny-v3", "error: dataset.env_id: unknown maze2d environment 'PointMaze_Tiny-v3'"),
+        (
+            "dataset.observation_mean=[3.5,3.4,0.0]",
+            "error: dataset.observation_std: has 2 entries but observation_mean",
+        ),
+        ("algorithm.guidance_scale=-1", "error: algorithm.guidance_scale: must be >= 0"),
+        ("dataset.evaluation.start_cells=[[0,0]]", "error: dataset.evaluation: cell [0, 0] is not a free cell"),
+        ("dataset.dataset_url=http://127.0.0.1:9/none.hdf5", "error: dataset.dataset_url: cannot download"),
+    ],
+)
+def test_bad_input_is_one_line_before_any_work(tmp_path: Path, override: str, message: str) -> None:
+    result = run_cli([*planning_args(tmp_path / "data", tmp_path / "outputs"), override], cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(message), result.stderr
+    assert not list((tmp_path / "outputs").rglob("*.ckpt"))
+
+
+def test_planner_tokens_repeat_the_start() -> None:
+    module = tiny_planner()
+    batch = {"observations": torch.randn(3, 61, 4), "actions": torch.randn(3, 61, 2)}
+    frames = module.frames(batch)
+    assert frames.shape == (3, 61, 2)
+    start = repeat(frames[:, 0], "b c -> b 1 (s c)", s=10)
+    assert start.shape == (3, 1, 20)
