@@ -138,10 +138,13 @@ def planning_args(data: Path, outputs: Path) -> list[str]:
 
 def test_train_two_steps_then_evaluate_one_episode(tmp_path: Path) -> None:
     args = planning_args(tmp_path / "data", tmp_path / "outputs")
-    result = run_cli([*args, "experiment.tasks=[training,validation]"], cwd=ROOT, timeout=300)
+    every_step = "experiment.training.checkpointing.every_n_train_steps=1"
+    result = run_cli([*args, every_step, "experiment.tasks=[training,validation]"], cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = next((tmp_path / "outputs").glob("*/*"))
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+    periodic = torch.load(run_dir / "checkpoints" / "epoch=0-step=1.ckpt", weights_only=False)
+    assert int(periodic["state_dict"]["trained_steps"]) == periodic["global_step"] == 1  # videos/plots name it
     metrics = json.loads((run_dir / "validation_metrics.json").read_text())
     assert 0 <= metrics["validation/episode_reward"] <= 600 and metrics["validation/first_reach"] <= 600
     assert metrics["validation/reference/d4rl_max"] == pytest.approx(277.39)
