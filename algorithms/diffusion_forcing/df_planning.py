@@ -15,7 +15,6 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
-from datasets.maze2d.mazes import MAZES
 from utils.maze_evaluation import (
     EpisodeBatch,
     EpisodeRunner,
@@ -178,7 +177,7 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         policy = PlannerPolicy(self, cfg.episode_len, cfg.open_loop_horizon, int(seeds[0]))
         episodes = self.runner.run(policy, cells, goals, seeds)
         metrics = {k: float(v.mean()) for k, v in episode_metrics(episodes.rewards).items()}
-        maze = MAZES[self.runner.maze.name]
+        maze = self.runner.maze
         random_return, expert_return = reference_returns(self.runner, cells, goals, seeds)
         metrics |= {
             "normalized_score": float(

@@ -130,9 +130,9 @@ class Planner:
         with torch.enable_grad():
             estimate = x0.clone().requires_grad_(True)
             (gradient,) = torch.autograd.grad(goal_return(estimate).sum(), estimate)
-            if mctg_samples > 1:
-                near = torch.zeros(x.shape[1], dtype=torch.bool, device=x.device)
-                near[1 : 1 + near_tokens] = True
+            near = torch.zeros(x.shape[1], dtype=torch.bool, device=x.device)
+            near[1 : 1 + near_tokens] = True
+            if mctg_samples > 1 and bool((k[:, near] >= 0).any()):  # once the near tokens are clean, nothing to steer
                 x = x.detach().requires_grad_(True)
                 futures = self._mctg_gradient(x, k, x0, near, goal_return, mctg_samples, generator)
                 gradient = gradient + torch.where(near[None, :, None], futures, torch.zeros_like(futures))

@@ -9,7 +9,6 @@ Validation and test are the evaluation protocol: every start cell listed in `eva
 every method and every run.
 """
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,11 +124,6 @@ class Maze2dDatasetConfig:
             for i, cell in enumerate(self.start_cells)
             for repeat in range(protocol.episodes_per_start)
         ]
-
-    def protocol_id(self) -> str:
-        """A short hash of everything that defines the evaluation episodes (names cached reference scores)."""
-        text = f"{self.env_id}|{self.episode_len}|{self.goal_cell}|{self.episodes()}"
-        return hashlib.sha1(text.encode()).hexdigest()[:10]
 
 
 def prepare(config: Maze2dDatasetConfig) -> Path:
