@@ -50,7 +50,7 @@ class DFPlanningConfig(DFBaseConfig):
     action_mean: tuple[float, ...] = ()
     action_std: tuple[float, ...] = ()
     frame_stack: int = 10
-    guidance_scale: float = 2.0
+    guidance_scale: float = 0.5
     open_loop_horizon: int = 50
     mctg: bool = False
     mctg_samples: int = 4
