@@ -181,3 +181,30 @@ def test_planner_tokens_repeat_the_start() -> None:
     assert frames.shape == (3, 61, 2)
     start = repeat(frames[:, 0], "b c -> b 1 (s c)", s=10)
     assert start.shape == (3, 1, 20)
+
+
+SEED_README_COMMANDS = [
+    "experiment=exp_planning algorithm=df_planning dataset=maze2d_medium dataset.action_mean=[] dataset.action_std=[] "
+    "dataset.observation_mean=[3.5092521,3.4765592] dataset.observation_std=[1.3371079,1.52102] +name=maze2d_medium_x",
+    "experiment=exp_planning algorithm=df_planning dataset=maze2d_large dataset.observation_mean=[3.7296331,5.3047247] "
+    "dataset.observation_std=[1.8070312,2.5687592] dataset.action_mean=[] dataset.action_std=[] +name=maze2d_large_x",
+    "experiment=exp_planning algorithm=df_planning dataset=maze2d_medium dataset.action_mean=[] dataset.action_std=[] "
+    "dataset.observation_mean=[3.5092521,3.4765592] dataset.observation_std=[1.3371079,1.52102] "
+    "load=outputs/maze2d_medium_x.ckpt experiment.tasks=[validation] algorithm.guidance_scale=3 "
+    "+name=maze2d_medium_x_sampling",
+]
+
+
+@pytest.mark.parametrize("command", SEED_README_COMMANDS)
+def test_seed_readme_maze_commands_compose_and_check(command: str, tmp_path: Path) -> None:
+    """The seed README's maze command lines, word for word, give a valid planning configuration."""
+    from experiments import experiment_class
+    from tests.conftest import compose_config
+
+    cfg = compose_config(command.split(), tmp_path)
+    cls = experiment_class(cfg.experiment._name)
+    cls.check_tasks(list(cfg.experiment.tasks))
+    cls.check_config(cfg)
+    config = build(DFPlanningConfig, cfg.algorithm, "algorithm")
+    assert config.frame_dim == 2 and config.n_frames == cfg.dataset.episode_len // 10 + 1
+    assert config.diffusion.architecture.num_layers == 12 and config.diffusion.architecture.network_size == 128
