@@ -87,7 +87,7 @@ class BaseLightningExperiment(BaseExperiment):
         self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
         self.dataset_config = self._dataset_config()  # first: algorithm keys interpolate dataset keys
         self.algorithm = self._build("algorithm", self.compatible_algorithms)
-        self.prepare_data()
+        self._prepare_data()
         resuming = bool(self.resume_path or restarted)
         self.logger = make_wandb_logger(
             wandb_mode, cfg.wandb.entity, cfg.wandb.project, self.name, self.run_id, output_dir, resuming
@@ -106,7 +106,7 @@ class BaseLightningExperiment(BaseExperiment):
         for group, registry in (("dataset", cls.compatible_datasets), ("algorithm", cls.compatible_algorithms)):
             build(cls._lookup(cfg, group, registry)[0], cfg[group], group)
 
-    def prepare_data(self) -> None:
+    def _prepare_data(self) -> None:
         """Fetch or check what the tasks read, before the logger and trainer start; here: nothing."""
 
     def _build(self, group: str, registry: dict[str, Component]) -> Any:

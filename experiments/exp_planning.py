@@ -15,7 +15,7 @@ class PlanningExperiment(BaseLightningExperiment):
         "maze2d_large": (Maze2dDatasetConfig, Maze2dDataset),
     }
 
-    def prepare_data(self) -> None:
+    def _prepare_data(self) -> None:
         """Download or generate the training file and check its keys before any training starts."""
         if "training" in self.cfg.experiment.tasks:
             config = self.dataset_config
