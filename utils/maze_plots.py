@@ -13,6 +13,7 @@ import numpy as np  # noqa: E402
 
 from datasets.maze2d.environment import SUCCESS_RADIUS  # noqa: E402
 from utils.maze_evaluation import EpisodeBatch  # noqa: E402
+from utils.plots import save_figure  # noqa: E402
 from utils.video_io import write_video  # noqa: E402
 
 
@@ -53,12 +54,7 @@ def plot_episodes(path: Path, batch: EpisodeBatch, count: int, title: str) -> Pa
         reward = batch.rewards[episode].sum()
         ax.set_title(f"start {list(batch.start_cells[episode])}: return {reward:.0f}", fontsize=9)
     axes[0][0].legend(loc="lower left", fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title)
 
 
 def mpc_animation(path: Path, batch: EpisodeBatch, episode: int = 0, fps: int = 2) -> Path:

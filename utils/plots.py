@@ -20,6 +20,11 @@ def plot_per_frame_curves(path: Path, curves: dict[str, np.ndarray], n_context: 
         ax.set_xlabel("frame (dashed: multiples of the training length)")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
+    return save_figure(fig, path, title)
+
+
+def save_figure(fig: plt.Figure, path: Path, title: str) -> Path:
+    """Title, lay out and write `fig` as a PNG at `path` (folders created), then free it."""
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
