@@ -61,7 +61,6 @@ class Planner:
         self.frame_stack = frame_stack
         self.kind = kind
         self.uncertainty_scale = uncertainty_scale
-        self.network_passes = 0
 
     def levels(self, plan_tokens: int, device: torch.device) -> Tensor:
         """Diffusion levels (M+1, n_tokens): start clean (-1), plan per schedule, padding pure noise."""
@@ -75,13 +74,9 @@ class Planner:
 
     def predict_x0(self, x: Tensor, k: Tensor) -> Tensor:
         """x̂_0 of every token; clean tokens (k = -1) are shown at the stabilisation level."""
-        clean = k < 0
-        k_s = torch.full_like(k, self.diffusion.config.stabilization_level)
-        x_in = torch.where(clean[..., None], self.diffusion.q_sample(x, k_s, torch.zeros_like(x)), x)
-        output = self.network(x_in, torch.where(clean, k_s, k), None, None)
-        self.network_passes += 1
+        output = self.network(*self.diffusion.stabilize(x, k), None, None)
         x0, _ = self.diffusion.predict_x0_and_noise(x, k, output)
-        return torch.where(clean[..., None], x, x0)
+        return torch.where((k < 0)[..., None], x, x0)
 
     def plan(
         self,

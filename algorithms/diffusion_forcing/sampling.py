@@ -57,14 +57,6 @@ class Sampler:
         context = torch.zeros(len(schedule), n_context, dtype=schedule.dtype)
         return torch.cat([context, schedule], dim=1).to(device)
 
-    def stabilize(self, x: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
-        """Present clean tokens (k = -1) at the stabilisation level k_s by rescaling, without noise."""
-        clean = k < 0
-        k_s = torch.full_like(k, self.diffusion.config.stabilization_level)
-        rescaled = self.diffusion.q_sample(x, k_s, torch.zeros_like(x))
-        mask = clean.reshape(*clean.shape, *([1] * (x.ndim - clean.ndim)))
-        return torch.where(mask, rescaled, x), torch.where(clean, k_s, k)
-
     @torch.no_grad()
     def sample_window(
         self,
@@ -89,7 +81,7 @@ class Sampler:
         for m in range(len(levels) - 1):
             k_from = to_timestep[levels[m]].expand(batch, -1)
             k_to = to_timestep[levels[m + 1]].expand(batch, -1)
-            x_in, k_in = self.stabilize(x, k_from)
+            x_in, k_in = self.diffusion.stabilize(x, k_from)
             if cache is None:
                 prediction = self.network(x_in, k_in, external_cond, positions)
                 self.frame_passes += x.shape[1]

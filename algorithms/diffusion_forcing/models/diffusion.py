@@ -105,6 +105,14 @@ class Diffusion(nn.Module):
         a = self.alpha_bar(k, x0)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
+    def stabilize(self, x: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+        """Present clean tokens (k = -1) at the stabilisation level k_s by rescaling, without noise (DF §3.4)."""
+        clean = k < 0
+        k_s = torch.full_like(k, self.config.stabilization_level)
+        rescaled = self.q_sample(x, k_s, torch.zeros_like(x))
+        mask = clean.reshape(*clean.shape, *([1] * (x.ndim - clean.ndim)))
+        return torch.where(mask, rescaled, x), torch.where(clean, k_s, k)
+
     def training_noise(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Gaussian noise clipped to ±`clip_noise` (rare extreme draws destabilise training)."""
         noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
