@@ -50,7 +50,6 @@ class ExpertPolicy:
 
     def __init__(self, maze: Maze) -> None:
         self.maze = maze
-        self.plans: list[tuple[int, np.ndarray]] = []
 
     def begin(self, states: np.ndarray, goals: np.ndarray) -> None:
         self.goals = goals
@@ -65,10 +64,9 @@ class RandomPolicy:
 
     def __init__(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
-        self.plans: list[tuple[int, np.ndarray]] = []
 
     def begin(self, states: np.ndarray, goals: np.ndarray) -> None:
-        self.plans = []
+        """Nothing to prepare: each action is independent of the state."""
 
     def act(self, states: np.ndarray, step: int) -> np.ndarray:
         return self.rng.uniform(-1.0, 1.0, size=(len(states), 2))
