@@ -1,7 +1,7 @@
 """`experiment=exp_planning`: Diffusion Forcing maze planning on D4RL maze2d."""
 
 from algorithms.diffusion_forcing.df_planning import DFPlanningConfig, DiffusionForcingPlanning
-from datasets.maze2d.hdf5 import read_hdf5
+from datasets.maze2d.hdf5 import check_hdf5
 from datasets.maze2d.maze2d_dataset import Maze2dDataset, Maze2dDatasetConfig, prepare
 
 from .base_experiment import BaseLightningExperiment
@@ -19,4 +19,4 @@ class PlanningExperiment(BaseLightningExperiment):
         """Download or generate the training file and check its keys before any training starts."""
         if "training" in self.cfg.experiment.tasks:
             config = self.dataset_config
-            read_hdf5(prepare(config), "dataset.dataset_url" if config.dataset_url else "dataset.save_dir")
+            check_hdf5(prepare(config), "dataset.dataset_url" if config.dataset_url else "dataset.save_dir")

@@ -13,23 +13,38 @@ REQUIRED = {"observations": 4, "actions": 2, "infos/goal": 2}  # key → width o
 FLAGS = ("terminals", "timeouts")
 
 
-def read_hdf5(path: Path, key: str) -> dict[str, np.ndarray]:
-    """The arrays of a D4RL maze2d file; a `ConfigError` for `key` when the file is unreadable or lacks a key."""
+def check_hdf5(path: Path, key: str) -> None:
+    """Refuse, as a `ConfigError` for `key`, a file that is not hdf5 or lacks a key or a shape; reads no data."""
     try:
         with h5py.File(path, "r") as file:
-            missing = [k for k in REQUIRED if k not in file]
-            if missing:
-                raise ConfigError(key, f"{path} lacks {', '.join(missing)} (a D4RL maze2d file has {_layout()})")
+            _check_layout(file, path, key)
+    except OSError as error:
+        raise ConfigError(key, f"cannot read {path} as hdf5 ({error})") from None
+
+
+def read_hdf5(path: Path, key: str) -> dict[str, np.ndarray]:
+    """The arrays of a D4RL maze2d file, checked like `check_hdf5`."""
+    try:
+        with h5py.File(path, "r") as file:
+            length = _check_layout(file, path, key)
             data = {k: np.asarray(file[k], dtype=np.float32) for k in REQUIRED}
-            length = len(data["observations"])
             for flag in FLAGS:
                 data[flag] = np.asarray(file[flag], dtype=bool) if flag in file else np.zeros(length, dtype=bool)
     except OSError as error:
         raise ConfigError(key, f"cannot read {path} as hdf5 ({error})") from None
-    for k, width in REQUIRED.items():
-        if data[k].shape != (length, width):
-            raise ConfigError(key, f"{path}: {k} has shape {data[k].shape}, expected ({length}, {width})")
     return data
+
+
+def _check_layout(file: h5py.File, path: Path, key: str) -> int:
+    """The number of steps in `file`, after checking its required keys and their shapes."""
+    missing = [k for k in REQUIRED if k not in file]
+    if missing:
+        raise ConfigError(key, f"{path} lacks {', '.join(missing)} (a D4RL maze2d file has {_layout()})")
+    length = file["observations"].shape[0]
+    for k, width in REQUIRED.items():
+        if file[k].shape != (length, width):
+            raise ConfigError(key, f"{path}: {k} has shape {file[k].shape}, expected ({length}, {width})")
+    return length
 
 
 def write_hdf5(path: Path, data: dict[str, np.ndarray], attrs: dict[str, Any]) -> None:
