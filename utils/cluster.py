@@ -168,7 +168,7 @@ def submitit_parameters(cluster: SlurmClusterConfig, name: str) -> dict[str, Any
     for line in params.extra_sbatch:
         flag, _, value = line.removeprefix("#SBATCH").strip().lstrip("-").partition("=")
         extra[flag] = value or True
-    activate = cluster.activate.format(**placeholders(cluster, name, Path.cwd(), []))
+    activate = placeholders(cluster, name, Path.cwd(), [])["activate"]  # already formatted there
     return {
         "name": safe_job_name(name),
         "partition": params.partition,
