@@ -14,6 +14,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
+from algorithms.diffusion_forcing.checkpoint_layouts import checkpoint_layout
 from utils.checkpoints import CHECKPOINT_DIR, read_run_id, resolve_checkpoint, write_run_file
 from utils.typed_config import ConfigError, build
 from utils.wandb_logging import WANDB_MODES, make_wandb_logger
@@ -83,18 +84,18 @@ class BaseLightningExperiment(BaseExperiment):
         )
         self.resume_path = resolve_checkpoint("resume", str(cfg.resume), **lookup) if cfg.resume else None
         self.load_path = resolve_checkpoint("load", str(cfg.load), **lookup) if cfg.load else None
+        if self.resume_path is not None and _read_checkpoint("resume", self.resume_path)[1] == "original":
+            raise ConfigError("resume", f"{self.resume_path} is a DF v1.5 checkpoint: start from it with load=")
         restarted = read_run_id(output_dir)  # a requeued slurm job resumes in its own run directory
         self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
         self.dataset_config = self._dataset_config()  # first: algorithm keys interpolate dataset keys
-        self.algorithm = self._build("algorithm", self.compatible_algorithms)
+        self.algorithm = self.build_algorithm(cfg, self.load_path)
         self._prepare_data()
         resuming = bool(self.resume_path or restarted)
         self.logger = make_wandb_logger(
             wandb_mode, cfg.wandb.entity, cfg.wandb.project, self.name, self.run_id, output_dir, resuming
         )
         write_run_file(output_dir, self.run_id, self.name)
-        if self.load_path is not None:
-            self._load_weights(self.load_path)
         self.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     def __exit__(self, *exc_info: object) -> None:
@@ -109,9 +110,34 @@ class BaseLightningExperiment(BaseExperiment):
     def _prepare_data(self) -> None:
         """Fetch or check what the tasks read, before the logger and trainer start; here: nothing."""
 
-    def _build(self, group: str, registry: dict[str, Component]) -> Any:
-        config_cls, component_cls = self._lookup(self.cfg, group, registry)
-        return component_cls(build(config_cls, self.cfg[group], group))
+    @classmethod
+    def build_algorithm(cls, cfg: DictConfig, load_path: Path | None = None) -> Any:
+        """The algorithm of `cfg.algorithm`, with the weights of the checkpoint at `load_path` when given.
+
+        A DF v1.5 checkpoint is recognised by its keys: the config is adapted where it must be (one logged line
+        per change) and the weights converted; one of this project's is loaded as it is.
+        """
+        config_cls, algorithm_cls = cls._lookup(cfg, "algorithm", cls.compatible_algorithms)
+        config = build(config_cls, cfg.algorithm, "algorithm")
+        if load_path is None:
+            return algorithm_cls(config)
+        checkpoint, layout = _read_checkpoint("load", load_path)
+        if layout == "original":
+            config, changes = algorithm_cls.adapt_to_original(config)
+            for line in changes:
+                log.info("load: %s", line)
+        algorithm = algorithm_cls(config)
+        if layout == "original":
+            algorithm.load_original(checkpoint["state_dict"], int(checkpoint.get("global_step", 0)))
+            step = checkpoint.get("global_step", "?")
+            log.info("load: %s is a DF v1.5 checkpoint (step %s); its weights were converted", load_path, step)
+            return algorithm
+        try:
+            algorithm.load_state_dict(checkpoint["state_dict"])
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()[0]
+            raise ConfigError("load", f"{load_path} does not fit this algorithm's configuration ({first})") from None
+        return algorithm
 
     @classmethod
     def _lookup(cls, cfg: DictConfig, group: str, registry: dict[str, Component]) -> Component:
@@ -128,14 +154,6 @@ class BaseLightningExperiment(BaseExperiment):
     def _dataset(self, split: str) -> Dataset:
         _, dataset_cls = self._lookup(self.cfg, "dataset", self.compatible_datasets)
         return dataset_cls(self.dataset_config, split)
-
-    def _load_weights(self, path: Path) -> None:
-        state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
-        try:
-            self.algorithm.load_state_dict(state)
-        except RuntimeError as error:
-            first = str(error).strip().splitlines()[0]
-            raise ConfigError("load", f"{path} does not fit this algorithm's configuration ({first})") from None
 
     def _loader(self, split: str, stage: DictConfig) -> DataLoader:
         workers = stage.data.num_workers
@@ -226,6 +244,12 @@ class BaseLightningExperiment(BaseExperiment):
         run = trainer.validate if split == "validation" else trainer.test
         results = run(self.algorithm, dataloaders=loader, ckpt_path=str(self.resume_path) if self.resume_path else None)
         (self.output_dir / f"{split}_metrics.json").write_text(json.dumps(results[0] if results else {}, indent=2))
+
+
+def _read_checkpoint(key: str, path: Path) -> tuple[dict, str]:
+    """The checkpoint at `path` and its layout: "original" (DF v1.5) or "current"; older layouts are refused."""
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    return checkpoint, checkpoint_layout(key, checkpoint, path)
 
 
 def _new_run_id() -> str:

@@ -40,7 +40,7 @@ def tiny_run_overrides(outputs: Path) -> list[str]:
         "+name=test",
         f"output_root={outputs}",
         "wandb.mode=disabled",
-        "algorithm.metrics.perceptual=[]",
+        "algorithm.metrics=[]",
         "dataset.resolution=16",
         "dataset.n_frames=4",
         "algorithm.diffusion.sampling_timesteps=2",

@@ -94,9 +94,9 @@ def test_uniform_weights_without_snr() -> None:
     assert torch.equal(d.loss_weights(torch.tensor([[1, 500]])), torch.ones(1, 2))
 
 
-def test_training_noise_is_clipped() -> None:
+def test_noise_is_clipped() -> None:
     d = diffusion(clip_noise=0.5)
-    assert d.training_noise(torch.zeros(1000)).abs().max() <= 0.5
+    assert d.clipped_noise((1000,), torch.zeros(1)).abs().max() <= 0.5
 
 
 def test_loss_mask_ignores_padded_tokens() -> None:

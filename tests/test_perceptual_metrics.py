@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from tests.archive_server import ArchiveServer
 from utils.frechet import frechet_distance
-from utils.perceptual_metrics import I3D_MIN_FRAMES, MetricsConfig, PerceptualMetrics
+from utils.perceptual_metrics import I3D_MIN_FRAMES, PERCEPTUAL_METRICS, MetricWeightsConfig, PerceptualMetrics
 
 ALEXNET_CONVS = {0: (64, 3, 11), 3: (192, 64, 5), 6: (384, 192, 3), 8: (256, 384, 3), 10: (256, 256, 3)}
 
@@ -56,8 +56,9 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def metrics(weights: dict[str, Path], tmp_path: Path, **overrides: str) -> PerceptualMetrics:
-    paths = {f"{name}_weights": str(path) for name, path in weights.items()}
-    return PerceptualMetrics(MetricsConfig(cache_dir=str(tmp_path / "cache"), **{**paths, **overrides}))
+    paths = {name: str(path) for name, path in weights.items()}
+    weights_config = MetricWeightsConfig(cache_dir=str(tmp_path / "cache"), **{**paths, **overrides})
+    return PerceptualMetrics(PERCEPTUAL_METRICS, weights_config)
 
 
 def clips(noise: float, frames: int = I3D_MIN_FRAMES, seed: int = 0) -> tuple[Tensor, Tensor]:
@@ -95,24 +96,24 @@ def test_noisier_copies_score_worse(weights: dict[str, Path], tmp_path: Path) ->
 def test_weights_are_downloaded_once_into_the_cache(weights: dict[str, Path], tmp_path: Path) -> None:
     with ArchiveServer(weights["lpips"].parent) as server:
         url = f"{server.url}/alexnet-owt-7be5be79.pth"
-        first = metrics(weights, tmp_path, lpips_weights=url)
+        first = metrics(weights, tmp_path, lpips=url)
         assert "lpips" in scores(first, 0.1)
         assert (tmp_path / "cache" / "alexnet-owt-7be5be79.pth").is_file()
-        assert "lpips" in scores(metrics(weights, tmp_path, lpips_weights=url), 0.1)
+        assert "lpips" in scores(metrics(weights, tmp_path, lpips=url), 0.1)
         assert [path for path, _ in server.requests] == ["/alexnet-owt-7be5be79.pth"]
 
 
 def test_missing_weights_skip_the_metric_with_one_line(
     weights: dict[str, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    m = metrics(weights, tmp_path, fid_weights=str(tmp_path / "nowhere.pkl"), fvd_weights="http://127.0.0.1:9/i3d.pt")
+    m = metrics(weights, tmp_path, fid=str(tmp_path / "nowhere.pkl"), fvd="http://127.0.0.1:9/i3d.pt")
     with caplog.at_level(logging.WARNING):
         result = scores(m, 0.1)
     assert set(result) == {"lpips"}
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2
-    assert any(line.startswith("FID skipped: algorithm.metrics.fid_weights: no weights file at") for line in lines)
-    assert any("FVD skipped: algorithm.metrics.fvd_weights: cannot download" in line for line in lines)
+    assert any(line.startswith("FID skipped: algorithm.metric_weights.fid: no weights file at") for line in lines)
+    assert any("FVD skipped: algorithm.metric_weights.fvd: cannot download" in line for line in lines)
     assert all("to a local weights file or a reachable URL to enable it" in line for line in lines)
 
 
@@ -131,9 +132,9 @@ def test_validation_logs_the_metrics(weights: dict[str, Path], tiny: list[str], 
     overrides = [
         *tiny,
         "experiment.tasks=[validation]",
-        "algorithm.metrics.perceptual=[fid,lpips]",
-        f"algorithm.metrics.fid_weights={weights['fid']}",
-        f"algorithm.metrics.lpips_weights={weights['lpips']}",
+        "algorithm.metrics=[fid,lpips]",
+        f"algorithm.metric_weights.fid={weights['fid']}",
+        f"algorithm.metric_weights.lpips={weights['lpips']}",
         "dataset.num_eval_videos=2",
     ]
     run_dir = run_main(overrides)

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from utils.frechet import frechet_distance
 from utils.lpips import AlexNetLPIPS
 from utils.pretrained import resolve_weights
-from utils.typed_config import ConfigError, require
+from utils.typed_config import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +38,13 @@ ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
 
 
 @dataclass(frozen=True)
-class MetricsConfig:
-    """`algorithm.metrics.*`: which perceptual metrics to compute and where their weights come from."""
+class MetricWeightsConfig:
+    """`algorithm.metric_weights.*`: where each metric's network comes from (a local file or a URL to cache)."""
 
-    perceptual: tuple[PerceptualMetric, ...] = ("fvd", "fid", "lpips")
     cache_dir: str = "~/.cache/diffusion_forcing"
-    fvd_weights: str = I3D_URL
-    fid_weights: str = INCEPTION_URL
-    lpips_weights: str = ALEXNET_URL
-
-    def __post_init__(self) -> None:
-        require(len(set(self.perceptual)) == len(self.perceptual), "perceptual", "lists a metric twice")
+    fvd: str = I3D_URL
+    fid: str = INCEPTION_URL
+    lpips: str = ALEXNET_URL
 
 
 def load_detector(path: Path) -> nn.Module:
@@ -62,8 +58,9 @@ def load_detector(path: Path) -> nn.Module:
 class PerceptualMetrics:
     """Accumulate (generated, true) videos with `update`, then `compute` the metrics whose weights were found."""
 
-    def __init__(self, config: MetricsConfig) -> None:
-        self.config = config
+    def __init__(self, metrics: tuple[PerceptualMetric, ...], weights: MetricWeightsConfig) -> None:
+        self.metrics = metrics
+        self.weights = weights
         self.networks: dict[str, nn.Module] = {}
         self.skipped: dict[str, str] = {}
         self.reset()
@@ -74,12 +71,12 @@ class PerceptualMetrics:
 
     def network(self, name: str, device: torch.device) -> nn.Module | None:
         """The metric's network on `device`, loaded on first use; None (logged once) when unavailable."""
-        if name in self.skipped or name not in self.config.perceptual:
+        if name in self.skipped or name not in self.metrics:
             return None
         if name not in self.networks:
-            key = f"algorithm.metrics.{name}_weights"
+            key = f"algorithm.metric_weights.{name}"
             try:
-                path = resolve_weights(key, getattr(self.config, f"{name}_weights"), Path(self.config.cache_dir))
+                path = resolve_weights(key, getattr(self.weights, name), Path(self.weights.cache_dir))
                 self.networks[name] = AlexNetLPIPS(path) if name == "lpips" else load_detector(path)
             except (ConfigError, RuntimeError, OSError, pickle.UnpicklingError) as error:
                 self.skip(name, f"{error}; set {key} to a local weights file or a reachable URL to enable it")

@@ -14,7 +14,9 @@ from torch import Tensor, nn
 
 from utils.typed_config import require
 
+from .checkpoint_layouts import LAYOUT, LAYOUT_KEY, check_rotary_frequencies, check_schedule, network_weights
 from .models.diffusion import Diffusion, DiffusionConfig
+from .models.embeddings import RotaryEmbedding
 from .sampling import Sampler
 from .scheduling import SchedulingMatrix
 
@@ -26,6 +28,7 @@ class DFBaseConfig:
     n_frames: int
     context_frames: int
     external_cond_dim: int = 0
+    frame_skip: int = 1
     causal: bool = True
     lr: float = 8e-5
     weight_decay: float = 2e-3
@@ -45,6 +48,7 @@ class DFBaseConfig:
             f"must be in [0, n_frames={self.n_frames}) so something is generated, got {self.context_frames}",
         )
         require(self.external_cond_dim >= 0, "external_cond_dim", "must be >= 0")
+        require(self.frame_skip >= 1, "frame_skip", f"must be >= 1, got {self.frame_skip}")
         require(self.lr > 0, "lr", f"must be > 0 (set experiment.training.lr), got {self.lr}")
         require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(len(self.optimizer_beta) == 2, "optimizer_beta", "must be two numbers, e.g. [0.9,0.99]")
@@ -57,16 +61,54 @@ class DFBaseConfig:
         )
         require(self.uncertainty_scale >= 0, "uncertainty_scale", f"must be >= 0, got {self.uncertainty_scale}")
 
+    @property
+    def frames_per_token(self) -> int:
+        """Dataset frames one token spans (fused SNR's decay is per dataset frame)."""
+        return self.frame_skip
+
 
 class DiffusionForcingBase(pl.LightningModule):
-    """Trains any network (x_k, k, cond, positions) → target under per-token noise levels."""
+    """Trains any network (x_k, k, cond, positions) → target under per-token noise levels.
+
+    DF v1.5 checkpoints load through `adapt_to_original` (before building) and `load_original`; a domain says
+    where its network's weights live there (`original_prefix`) and what they are called (`original_key`).
+    """
+
+    original_prefix = "diffusion_model.model."
 
     def __init__(self, config: DFBaseConfig, diffusion: DiffusionConfig, network: nn.Module) -> None:
         super().__init__()
         self.config = config
-        self.diffusion = Diffusion(diffusion)
+        self.diffusion = Diffusion(diffusion, config.frames_per_token)
         self.model = network
         self.register_buffer("trained_steps", torch.zeros((), dtype=torch.long))
+
+    @classmethod
+    def adapt_to_original(cls, config: DFBaseConfig) -> tuple[DFBaseConfig, list[str]]:
+        """The config a DF v1.5 checkpoint needs, and a line for each value changed; by default: unchanged."""
+        return config, []
+
+    @staticmethod
+    def original_key(key: str) -> str:
+        """The DF v1.5 name (under `original_prefix`) of our network's weight `key`."""
+        return key
+
+    def original_extras(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Our tensors outside the network that come from a DF v1.5 state dict; by default none."""
+        return {}
+
+    def load_original(self, state: dict[str, Tensor], global_step: int) -> None:
+        """Load a DF v1.5 `state_dict`: network weights renamed and reshaped, fixed tensors checked."""
+        config = self.diffusion.config
+        check_schedule(state, config.beta_schedule, config.timesteps)
+        for module in self.model.modules():
+            if isinstance(module, RotaryEmbedding):
+                check_rotary_frequencies(state, self.original_prefix, module.inv_freq)
+        network = self.model.state_dict()
+        weights = network_weights(state, network, self.original_prefix, self.original_key)
+        converted = {f"model.{k}": v for k, v in weights.items()} | self.original_extras(state)
+        converted["trained_steps"] = torch.tensor(global_step)
+        self.load_state_dict(converted)
 
     @property
     def step(self) -> int:
@@ -79,6 +121,7 @@ class DiffusionForcingBase(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # callbacks checkpoint before this module's on_train_batch_end has counted the step just taken
         checkpoint["state_dict"]["trained_steps"] = torch.tensor(self.step)
+        checkpoint[LAYOUT_KEY] = LAYOUT
 
     @property
     def sampler(self) -> Sampler:
@@ -99,7 +142,7 @@ class DiffusionForcingBase(pl.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         x0, cond, mask = self.tokens(batch)
         k = torch.randint(0, self.diffusion.config.timesteps, x0.shape[:2], device=x0.device)
-        noise = self.diffusion.training_noise(x0)
+        noise = self.diffusion.clipped_noise(x0.shape, x0)
         prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, cond, None)
         loss = self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, mask)
         self.log("training/loss", loss, prog_bar=True, batch_size=x0.shape[0])

@@ -123,7 +123,7 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         last = torch.randint(1, n_tokens, (batch_size, 1), device=x0.device)
         padding = torch.arange(n_tokens, device=x0.device)[None] > last
         k = torch.where(padding, timesteps - 1, k)
-        noise = self.diffusion.training_noise(x0)
+        noise = self.diffusion.clipped_noise(x0.shape, x0)
         prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, None, None)
         loss = self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, (~padding).float())
         self.log("training/loss", loss, prog_bar=True, batch_size=batch_size)

@@ -1,18 +1,19 @@
 """Diffusion Forcing for video: the 3D U-Net backbone, action conditioning, rollouts and their evaluation."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
-from utils.perceptual_metrics import MetricsConfig, PerceptualMetrics
+from utils.perceptual_metrics import MetricWeightsConfig, PerceptualMetric, PerceptualMetrics
 from utils.plots import plot_per_frame_curves
-from utils.typed_config import require
+from utils.typed_config import ConfigError, require
 from utils.video_io import side_by_side, write_video
 from utils.video_metrics import frame_metrics, per_frame_errors
 
+from .checkpoint_layouts import original_unet_key
 from .df_base import DFBaseConfig, DiffusionForcingBase
 from .models.diffusion import DiffusionConfig
 from .models.unet3d import UNet3D, UNet3DConfig
@@ -30,7 +31,8 @@ class DFVideoConfig(DFBaseConfig):
     x_shape: tuple[int, ...] = (3, 128, 128)
     diffusion: VideoDiffusionConfig = field(default_factory=VideoDiffusionConfig)
     validation_multiplier: int = 1
-    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    metrics: tuple[PerceptualMetric, ...] = ("fvd", "fid", "lpips")
+    metric_weights: MetricWeightsConfig = field(default_factory=MetricWeightsConfig)
     logged_videos: int = 4
     video_fps: int = 8
 
@@ -43,11 +45,21 @@ class DFVideoConfig(DFBaseConfig):
             f"{self.diffusion.architecture.resolution} does not match the frames' {self.x_shape[1]}x{self.x_shape[2]}",
         )
         require(self.validation_multiplier >= 1, "validation_multiplier", "must be >= 1")
+        require(
+            not (self.kv_cache and self.causal) or self.diffusion.architecture.frame_wise_norm,
+            "kv_cache",
+            "is exact only for a strictly causal network: DF v1.5's GroupNorm pools every frame of the window, so "
+            "also set algorithm.diffusion.architecture.frame_wise_norm=true (or kv_cache=false)",
+        )
         require(self.logged_videos >= 0, "logged_videos", "must be >= 0")
+        require(len(set(self.metrics)) == len(self.metrics), "metrics", f"lists a metric twice: {list(self.metrics)}")
 
 
 class DiffusionForcingVideo(DiffusionForcingBase):
     """Video prediction from `context_frames` frames, one noise level per frame."""
+
+    original_prefix = "diffusion_model.model.module."
+    original_key = staticmethod(original_unet_key)
 
     def __init__(self, config: DFVideoConfig) -> None:
         network = UNet3D(
@@ -56,8 +68,30 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         super().__init__(config, config.diffusion, network)
         self._videos: list[tuple[Tensor, Tensor]] = []
         self._frame_errors: dict[str, Tensor] = {}
-        self.perceptual = PerceptualMetrics(config.metrics)
+        self.perceptual = PerceptualMetrics(config.metrics, config.metric_weights)
         self._clips = 0
+
+    @classmethod
+    def adapt_to_original(cls, config: DFVideoConfig) -> tuple[DFVideoConfig, list[str]]:
+        """DF v1.5's video models are not action-conditioned: build ours without `external_cond_dim` too."""
+        if not config.external_cond_dim:
+            return config, []
+        line = (
+            f"DF v1.5 video checkpoints take no actions: external_cond_dim {config.external_cond_dim} -> 0 "
+            "(set dataset.external_cond_dim=0 to say so yourself)"
+        )
+        return replace(config, external_cond_dim=0), [line]
+
+    def original_extras(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Nothing to take, but DF v1.5 normalised frames by data_mean/std: ours are x·2−1, i.e. 0.5 / 0.5."""
+        mean, std = state.get("data_mean", torch.tensor(0.5)), state.get("data_std", torch.tensor(0.5))
+        if not (torch.allclose(mean, torch.tensor(0.5)) and torch.allclose(std, torch.tensor(0.5))):
+            raise ConfigError(
+                "load",
+                f"the checkpoint normalises frames with mean {mean.tolist()} and std "
+                f"{std.tolist()}; this project's video datasets give (pixels − 0.5) / 0.5",
+            )
+        return {}
 
     def tokens(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None, None]:
         # videos: (B, T, C, H, W) in [-1, 1]; actions: (B, T, A)

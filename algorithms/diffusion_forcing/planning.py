@@ -99,7 +99,7 @@ class Planner:
             raise ValueError(f"horizon {horizon} needs 1..{(self.n_tokens - 1) * self.frame_stack} frames")
         levels = self.levels(plan_tokens, device)
         token_dim = start.shape[1] * self.frame_stack
-        noise = torch.randn(batch, self.n_tokens - 1, token_dim, device=device, generator=generator)
+        noise = self.diffusion.clipped_noise((batch, self.n_tokens - 1, token_dim), start, generator)
         x = torch.cat([start_token(start, self.frame_stack), noise], dim=1)
         guided = goal_return is not None and guidance_scale > 0
         for m in range(len(levels) - 1):

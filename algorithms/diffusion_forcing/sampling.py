@@ -74,8 +74,7 @@ class Sampler:
         batch, n_context = context.shape[:2]
         levels = self.level_matrix(n_context, horizon, context.device)
         noise_shape = (batch, horizon, *context.shape[2:])
-        noise = torch.randn(noise_shape, device=context.device, dtype=context.dtype, generator=generator)
-        x = torch.cat([context, noise], dim=1)
+        x = torch.cat([context, self.diffusion.clipped_noise(noise_shape, context, generator)], dim=1)
         positions = torch.arange(offset, offset + x.shape[1], device=x.device)
         to_timestep = self.diffusion.level_of_step
         for m in range(len(levels) - 1):

@@ -1,6 +1,9 @@
-"""Spatial attention within a frame and temporal attention across frames at each pixel."""
+"""Spatial attention within a frame (softmax or linear) and temporal attention across frames at each pixel.
 
-import torch
+Every block is pre-norm and residual: x + out(attention(LayerNorm(x))), with queries, keys and values from one
+bias-free projection laid out [q | k | v], heads inner (DF v1.5's layout, so its weights load as they are).
+"""
+
 import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
@@ -9,46 +12,53 @@ from .embeddings import RotaryEmbedding
 from .kv_cache import TemporalKVCache
 
 
-class MultiHeadAttention(nn.Module):
-    """Pre-norm self-attention over a token axis with a zero-initialised output projection."""
+class AttentionBlock(nn.Module):
+    """The norm and projections shared by every attention block; subclasses say which tokens attend."""
 
-    def __init__(self, dim: int, heads: int, dim_head: int, rotary: bool = False) -> None:
+    def __init__(self, dim: int, heads: int, dim_head: int) -> None:
         super().__init__()
         self.heads = heads
         inner = heads * dim_head
         self.norm = nn.LayerNorm(dim)
         self.to_qkv = nn.Linear(dim, inner * 3, bias=False)
         self.to_out = nn.Linear(inner, dim)
-        nn.init.zeros_(self.to_out.weight)
-        nn.init.zeros_(self.to_out.bias)
-        self.rotary = RotaryEmbedding(dim_head) if rotary else None
 
-    def project(self, x: Tensor, positions: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-        """Queries, keys and values (B, heads, N, dim_head), rotated by `positions` when rotary."""
-        qkv = self.to_qkv(self.norm(x))
-        q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=self.heads)
-        if self.rotary is not None:
-            q, k = self.rotary(q, positions), self.rotary(k, positions)
+    def project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values (B, heads, N, dim_head) of tokens x (B, N, dim)."""
+        q, k, v = rearrange(self.to_qkv(self.norm(x)), "b n (three h d) -> three b h n d", three=3, h=self.heads)
         return q, k, v
 
-    def attend(self, x: Tensor, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None) -> Tensor:
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return x + self.to_out(rearrange(out, "b h n d -> b n (h d)"))
+    def output(self, x: Tensor, attended: Tensor) -> Tensor:
+        return x + self.to_out(rearrange(attended, "b h n d -> b n (h d)"))
 
 
-class SpatialAttention(MultiHeadAttention):
-    """Attention among the H·W positions of each frame independently."""
+class SpatialAttention(AttentionBlock):
+    """Attention among the H·W positions of each frame independently.
 
-    def forward(self, x: Tensor, n_frames: int) -> Tensor:
+    `linear=True` is the linear attention of Shen et al. (2021) that DF v1.5 uses at every level but the lowest:
+    queries are softmax-normalised over channels, keys over positions, and the keys' summary of the values
+    (dim_head × dim_head per head) replaces the (H·W)² attention matrix.
+    """
+
+    def __init__(self, dim: int, heads: int, dim_head: int, linear: bool) -> None:
+        super().__init__(dim, heads, dim_head)
+        self.linear = linear
+        self.scale = dim_head**-0.5
+
+    def forward(self, x: Tensor) -> Tensor:
         # x: (B*T, C, H, W)
         height = x.shape[-2]
-        tokens = rearrange(x, "bt c h w -> bt (h w) c")
-        q, k, v = self.project(tokens, None)
-        tokens = self.attend(tokens, q, k, v, None)
-        return rearrange(tokens, "bt (h w) c -> bt c h w", h=height)
+        tokens = rearrange(x, "n c h w -> n (h w) c")
+        q, k, v = self.project(tokens)
+        if self.linear:
+            q, k = q.softmax(dim=-1) * self.scale, k.softmax(dim=-2)
+            attended = q @ (k.transpose(-2, -1) @ v)
+        else:
+            attended = F.scaled_dot_product_attention(q, k, v)
+        return rearrange(self.output(tokens, attended), "n (h w) c -> n c h w", h=height)
 
 
-class TemporalAttention(MultiHeadAttention):
+class TemporalAttention(AttentionBlock):
     """Attention among the frames at each pixel, with rotary frame positions; causal masks the future.
 
     The mask is built from query and key *positions*, not tensor indices, so keys and values of earlier frames
@@ -56,25 +66,19 @@ class TemporalAttention(MultiHeadAttention):
     """
 
     def __init__(self, dim: int, heads: int, dim_head: int, causal: bool) -> None:
-        super().__init__(dim, heads, dim_head, rotary=True)
+        super().__init__(dim, heads, dim_head)
+        self.rotary = RotaryEmbedding(dim_head)
         self.causal = causal
 
-    def forward(
-        self,
-        x: Tensor,
-        n_frames: int,
-        positions: Tensor | None = None,
-        cache: TemporalKVCache | None = None,
-    ) -> Tensor:
+    def forward(self, x: Tensor, n_frames: int, positions: Tensor, cache: TemporalKVCache | None = None) -> Tensor:
         # x: (B*T, C, H, W); positions: (T,) absolute frame indices
         height, width = x.shape[-2:]
-        if positions is None:
-            positions = torch.arange(n_frames, device=x.device)
         tokens = rearrange(x, "(b t) c h w -> (b h w) t c", t=n_frames)
-        q, k, v = self.project(tokens, positions)
+        q, k, v = self.project(tokens)
+        q, k = self.rotary(q, positions), self.rotary(k, positions)
         key_positions = positions
         if cache is not None:
             k, v, key_positions = cache.extend(self, k, v, positions)
         mask = key_positions[None, :] <= positions[:, None] if self.causal else None
-        tokens = self.attend(tokens, q, k, v, mask)
-        return rearrange(tokens, "(b h w) t c -> (b t) c h w", h=height, w=width)
+        attended = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return rearrange(self.output(tokens, attended), "(b h w) t c -> (b t) c h w", h=height, w=width)

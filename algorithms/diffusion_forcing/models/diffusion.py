@@ -10,7 +10,7 @@ token's remaining axes.
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from utils.typed_config import require
 
 BetaSchedule = Literal["linear", "cosine", "sigmoid"]
+BETA_SCHEDULES: tuple[str, ...] = get_args(BetaSchedule)
 Objective = Literal["pred_noise", "pred_x0", "pred_v"]
 
 
@@ -37,7 +38,7 @@ class DiffusionConfig:
     clip_noise: float = 6.0
     ddim_sampling_eta: float = 0.0
     stabilization_level: int = 15
-    clip_denoised: bool = True
+    clip_denoised: bool = False
 
     def __post_init__(self) -> None:
         require(self.timesteps >= 2, "timesteps", f"must be >= 2, got {self.timesteps}")
@@ -51,9 +52,10 @@ class DiffusionConfig:
         require(self.clip_noise > 0, "clip_noise", f"must be > 0, got {self.clip_noise}")
         require(self.ddim_sampling_eta >= 0, "ddim_sampling_eta", f"must be >= 0, got {self.ddim_sampling_eta}")
         require(
-            0 <= self.stabilization_level < self.timesteps,
+            1 <= self.stabilization_level <= self.timesteps,
             "stabilization_level",
-            f"must be a noise level in [0, timesteps={self.timesteps}), got {self.stabilization_level}",
+            f"must be in [1, timesteps={self.timesteps}] (finished frames are shown at timestep level - 1), "
+            f"got {self.stabilization_level}",
         )
 
 
@@ -82,15 +84,21 @@ def sampling_noise_levels(timesteps: int, sampling_timesteps: int) -> Tensor:
 
 
 class Diffusion(nn.Module):
-    """Noise schedule, training targets and loss weights, and the DDIM update, all per token."""
+    """Noise schedule, training targets and loss weights, and the DDIM update, all per token.
 
-    def __init__(self, config: DiffusionConfig) -> None:
+    `frames_per_token` (frame_stack · frame_skip) is how many dataset frames one token spans: `cum_snr_decay` is
+    a decay per dataset frame, so fused SNR decays by its power per token (DF v1.5).
+    """
+
+    def __init__(self, config: DiffusionConfig, frames_per_token: int = 1) -> None:
         super().__init__()
         self.config = config
+        self.cum_snr_decay = config.cum_snr_decay**frames_per_token
         alphas_cumprod = torch.cumprod(1 - make_betas(config.beta_schedule, config.timesteps), dim=0)
         # index 0 holds the clean level k = -1 (ᾱ = 1), so lookups use k + 1
         padded = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod])
         self.register_buffer("alphas_cumprod", padded.float(), persistent=False)
+        self.register_buffer("snr", (alphas_cumprod / (1 - alphas_cumprod)).float(), persistent=False)
         self.register_buffer(
             "level_of_step", sampling_noise_levels(config.timesteps, config.sampling_timesteps), persistent=False
         )
@@ -106,16 +114,19 @@ class Diffusion(nn.Module):
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
     def stabilize(self, x: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
-        """Present clean tokens (k = -1) at the stabilisation level k_s by rescaling, without noise (DF §3.4)."""
+        """Present clean tokens (k = -1) at timestep k_s = `stabilization_level` − 1 by rescaling, without noise.
+
+        DF §3.4; the label and the √ᾱ_{k_s} scaling are DF v1.5's, so its configs mean the same here.
+        """
         clean = k < 0
-        k_s = torch.full_like(k, self.config.stabilization_level)
+        k_s = torch.full_like(k, self.config.stabilization_level - 1)
         rescaled = self.q_sample(x, k_s, torch.zeros_like(x))
         mask = clean.reshape(*clean.shape, *([1] * (x.ndim - clean.ndim)))
         return torch.where(mask, rescaled, x), torch.where(clean, k_s, k)
 
-    def training_noise(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """Gaussian noise clipped to ±`clip_noise` (rare extreme draws destabilise training)."""
-        noise = torch.randn(x0.shape, device=x0.device, dtype=x0.dtype, generator=generator)
+    def clipped_noise(self, shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Gaussian noise clipped to ±`clip_noise`, for training targets and sampling alike (DF v1.5)."""
+        noise = torch.randn(shape, device=like.device, dtype=like.dtype, generator=generator)
         return noise.clamp(-self.config.clip_noise, self.config.clip_noise)
 
     def target(self, x0: Tensor, noise: Tensor, k: Tensor) -> Tensor:
@@ -129,11 +140,11 @@ class Diffusion(nn.Module):
         return a.sqrt() * noise - (1 - a).sqrt() * x0
 
     def predict_x0_and_noise(self, x_k: Tensor, k: Tensor, model_output: Tensor) -> tuple[Tensor, Tensor]:
-        """Invert the objective: (x̂_0, ε̂) from the network output at levels k."""
+        """Invert the objective: (x̂_0, ε̂) from the network output at levels k (a predicted ε̂ clipped to ±clip_noise)."""
         a = self.alpha_bar(k, x_k)
         objective = self.config.objective
         if objective == "pred_noise":
-            noise = model_output
+            noise = model_output.clamp(-self.config.clip_noise, self.config.clip_noise)
             x0 = (x_k - (1 - a).sqrt() * noise) / a.sqrt()
         elif objective == "pred_x0":
             x0 = model_output
@@ -147,23 +158,23 @@ class Diffusion(nn.Module):
         """Per-token weights (B, T) for the MSE on the chosen objective.
 
         min-SNR (Hang et al. 2023) caps SNR at `snr_clip`. Fused SNR (DF v1.5) treats a token whose predecessors
-        are nearly clean as easier: normalised SNRs s_t = SNR_t / snr_clip combine with the decayed running
-        context c_t = decay·c_{t-1} + (1-decay)·s_{t-1} as 1 − (1 − decay·c_t)(1 − s_t).
+        are nearly clean as easier: clipped normalised SNRs s_t = min(SNR_t, snr_clip) / snr_clip feed a running
+        context c_1 = s_0, c_t = d·c_{t-1} + (1-d)·s_{t-1} (c_0 = 0; d = `cum_snr_decay` per token), and token t
+        weighs as if its SNR were snr_clip · (1 − (1 − d·c_t)(1 − s_t)).
         """
         cfg = self.config
-        a = self.alpha_bar(k, k).clamp(max=1 - 1e-6)
-        snr = a / (1 - a)
+        snr = self.snr[k]
         if cfg.use_fused_snr:
+            decay = self.cum_snr_decay
             snr_clipped = snr.clamp(max=cfg.snr_clip) / cfg.snr_clip
             snr_norm = snr / cfg.snr_clip
-            context = torch.zeros_like(snr[:, 0])
-            contexts = []
-            for t in range(snr.shape[1]):
-                contexts.append(context)
-                context = cfg.cum_snr_decay * context + (1 - cfg.cum_snr_decay) * snr_clipped[:, t]
+            contexts = [torch.zeros_like(snr[:, 0])]
+            for t in range(1, snr.shape[1]):
+                previous = snr_clipped[:, t - 1]
+                contexts.append(previous if t == 1 else decay * contexts[-1] + (1 - decay) * previous)
             context = torch.stack(contexts, dim=1)
-            clipped = (1 - (1 - cfg.cum_snr_decay * context) * (1 - snr_clipped)) * cfg.snr_clip
-            snr = (1 - (1 - cfg.cum_snr_decay * context) * (1 - snr_norm)) * cfg.snr_clip
+            clipped = (1 - (1 - decay * context) * (1 - snr_clipped)) * cfg.snr_clip
+            snr = (1 - (1 - decay * context) * (1 - snr_norm)) * cfg.snr_clip
         elif cfg.use_snr:
             clipped = snr.clamp(max=cfg.snr_clip)
         else:
@@ -212,6 +223,6 @@ class Diffusion(nn.Module):
         direction = (1 - a_to - sigma**2).clamp(min=0).sqrt()
         x_next = a_to.sqrt() * x0 + direction * noise
         if eta > 0:
-            x_next = x_next + sigma * torch.randn(x_k.shape, device=x_k.device, dtype=x_k.dtype, generator=generator)
+            x_next = x_next + sigma * self.clipped_noise(x_k.shape, x_k, generator)
         changes = (k_from != k_to).reshape(*k_from.shape, *([1] * (x_k.ndim - k_from.ndim)))
         return torch.where(changes, x_next, x_k)

@@ -1,4 +1,9 @@
-"""Embeddings of noise levels (sinusoidal + MLP) and of frame positions (rotary, Su et al. 2021)."""
+"""Embeddings of noise levels (sinusoidal + MLP) and of frame positions (rotary, Su et al. 2021).
+
+The sinusoidal variants follow DF v1.5 exactly, so its checkpoints produce the same features: the video U-Net
+uses DDPM's timestep features (frequencies 10000^(-i/half), cosines first), the planner transformer the
+"SinusoidalPosEmb" form (frequencies 10000^(-i/(half-1)), sines first).
+"""
 
 import math
 
@@ -7,37 +12,39 @@ from torch import Tensor, nn
 
 
 class SinusoidalEmbedding(nn.Module):
-    """Maps a batch of scalars (..., ) to (..., dim) sin/cos features at geometric frequencies."""
+    """Maps scalars (...) to (..., dim) features at geometric frequencies 10000^(-i / (half - shift))."""
 
-    def __init__(self, dim: int) -> None:
+    def __init__(self, dim: int, cos_first: bool = False, frequency_shift: int = 1) -> None:
         super().__init__()
         half = dim // 2
-        self.register_buffer(
-            "freqs", torch.exp(-math.log(10000) * torch.arange(half) / max(half - 1, 1)), persistent=False
-        )
+        exponent = -math.log(10000) * torch.arange(half, dtype=torch.float32) / max(half - frequency_shift, 1)
+        self.register_buffer("freqs", torch.exp(exponent), persistent=False)
+        self.cos_first = cos_first
 
     def forward(self, x: Tensor) -> Tensor:
         angles = x.float()[..., None] * self.freqs
-        return torch.cat([angles.sin(), angles.cos()], dim=-1)
+        parts = (angles.cos(), angles.sin()) if self.cos_first else (angles.sin(), angles.cos())
+        return torch.cat(parts, dim=-1)
 
 
 class NoiseLevelEmbedding(nn.Module):
-    """Per-token noise level k (B, T) → embedding (B, T, dim) conditioning every ResNet block."""
+    """Per-frame noise level k (B, T) → embedding (B, T, dim) that modulates every ResNet block of the U-Net."""
 
     def __init__(self, base_dim: int, dim: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            SinusoidalEmbedding(base_dim), nn.Linear(base_dim, dim), nn.SiLU(), nn.Linear(dim, dim)
-        )
+        self.features = SinusoidalEmbedding(base_dim, cos_first=True, frequency_shift=0)
+        self.linear_1 = nn.Linear(base_dim, dim)
+        self.linear_2 = nn.Linear(dim, dim)
 
     def forward(self, k: Tensor) -> Tensor:
-        return self.net(k)
+        return self.linear_2(nn.functional.silu(self.linear_1(self.features(k))))
 
 
 class RotaryEmbedding(nn.Module):
     """Rotary position embedding over the head dimension, applied to queries and keys by absolute position.
 
     Positions are passed explicitly so that keys computed earlier (a key/value cache) keep their rotation.
+    Channels (2i, 2i+1) form one pair rotated by position·θ_i with θ_i = 10000^(-2i/dim), as in DF v1.5.
     """
 
     def __init__(self, dim_head: int, base: float = 10000.0) -> None:

@@ -1,8 +1,10 @@
-"""The video backbone: a U-Net whose convolutions and spatial attention act per frame and whose temporal
-attention mixes frames (causally by default), every frame conditioned on its own noise level and action."""
+"""The video backbone: DF v1.5's U-Net, whose convolutions and spatial attention act per frame and whose temporal
+attention mixes frames (causally by default), every frame conditioned on its own noise level (and, as an option
+of this project, its action)."""
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from einops import rearrange
@@ -13,7 +15,7 @@ from utils.typed_config import require
 from .attention import SpatialAttention, TemporalAttention
 from .embeddings import NoiseLevelEmbedding
 from .kv_cache import TemporalKVCache
-from .resnet import Downsample, ResnetBlock, Upsample, group_norm
+from .resnet import GROUPS, Downsample, ResnetBlock, Upsample
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,15 @@ class UNet3DConfig:
     resolution: int = 128
     attn_resolutions: tuple[int, ...] = (16, 32, 64, 128)
     use_init_temporal_attn: bool = True
+    use_linear_attn: bool = True
+    time_emb_type: Literal["rotary"] = "rotary"
+    frame_wise_norm: bool = False
 
     def __post_init__(self) -> None:
         require(
-            self.network_size > 0 and self.network_size % 8 == 0,
+            self.network_size > 0 and self.network_size % GROUPS == 0,
             "network_size",
-            f"must be a positive multiple of 8 (GroupNorm groups), got {self.network_size}",
+            f"must be a positive multiple of {GROUPS} (GroupNorm groups), got {self.network_size}",
         )
         require(self.attn_heads > 0, "attn_heads", f"must be > 0, got {self.attn_heads}")
         require(self.attn_dim_head > 0 and self.attn_dim_head % 2 == 0, "attn_dim_head", "must be even and > 0")
@@ -56,58 +61,113 @@ class UNet3DConfig:
     def level_resolutions(self) -> tuple[int, ...]:
         return tuple(self.resolution // 2**i for i in range(len(self.dim_mults)))
 
+    @property
+    def attended_levels(self) -> tuple[bool, ...]:
+        """Which levels have spatial and temporal attention: feature maps of a size in `attn_resolutions`."""
+        return tuple(r in self.attn_resolutions for r in self.level_resolutions)
+
+
+@dataclass(frozen=True)
+class LevelAttention:
+    """How one level's attention blocks are built: linear or softmax spatial attention, causal temporal."""
+
+    heads: int
+    dim_head: int
+    linear: bool
+    causal: bool
+
+    def spatial(self, dim: int) -> SpatialAttention:
+        return SpatialAttention(dim, self.heads, self.dim_head, self.linear)
+
+    def temporal(self, dim: int) -> TemporalAttention:
+        return TemporalAttention(dim, self.heads, self.dim_head, self.causal)
+
 
 class UNetLevel(nn.Module):
-    """Two ResNet blocks, optional spatial attention, then temporal attention, all at one resolution."""
+    """Two ResNet blocks, then (at attention resolutions) spatial and temporal attention, at one resolution."""
 
-    def __init__(self, dim_in: int, dim_out: int, emb_dim: int, config: UNet3DConfig, spatial: bool, causal: bool):
+    def __init__(
+        self, dim_in: int, dim_out: int, emb_dim: int, frame_wise_norm: bool, attention: LevelAttention | None
+    ) -> None:
         super().__init__()
-        heads, dim_head = config.attn_heads, config.attn_dim_head
-        self.res1 = ResnetBlock(dim_in, dim_out, emb_dim)
-        self.res2 = ResnetBlock(dim_out, dim_out, emb_dim)
-        self.spatial = SpatialAttention(dim_out, heads, dim_head) if spatial else None
-        self.temporal = TemporalAttention(dim_out, heads, dim_head, causal)
+        self.res1 = ResnetBlock(dim_in, dim_out, emb_dim, frame_wise_norm)
+        self.res2 = ResnetBlock(dim_out, dim_out, emb_dim, frame_wise_norm)
+        self.spatial = attention.spatial(dim_out) if attention else None
+        self.temporal = attention.temporal(dim_out) if attention else None
 
     def forward(
         self, x: Tensor, emb: Tensor, n_frames: int, positions: Tensor, cache: TemporalKVCache | None
     ) -> Tensor:
-        x = self.res2(self.res1(x, emb), emb)
-        if self.spatial is not None:
-            x = self.spatial(x, n_frames)
-        return self.temporal(x, n_frames, positions, cache)
+        x = self.res2(self.res1(x, emb, n_frames), emb, n_frames)
+        if self.spatial is None:
+            return x
+        return self.temporal(self.spatial(x), n_frames, positions, cache)
+
+
+class MidBlock(nn.Module):
+    """At the lowest resolution: ResNet, full spatial attention, temporal attention, ResNet."""
+
+    def __init__(self, dim: int, emb_dim: int, frame_wise_norm: bool, attention: LevelAttention) -> None:
+        super().__init__()
+        self.res1 = ResnetBlock(dim, dim, emb_dim, frame_wise_norm)
+        self.spatial = attention.spatial(dim)
+        self.temporal = attention.temporal(dim)
+        self.res2 = ResnetBlock(dim, dim, emb_dim, frame_wise_norm)
+
+    def forward(
+        self, x: Tensor, emb: Tensor, n_frames: int, positions: Tensor, cache: TemporalKVCache | None
+    ) -> Tensor:
+        x = self.spatial(self.res1(x, emb, n_frames))
+        return self.res2(self.temporal(x, n_frames, positions, cache), emb, n_frames)
 
 
 class UNet3D(nn.Module):
-    """ε/x₀/v predictor for a clip: (B, T, C, H, W) frames with per-frame levels (B, T) → (B, T, C, H, W)."""
+    """ε/x₀/v predictor for a clip: (B, T, C, H, W) frames with per-frame levels (B, T) → (B, T, C, H, W).
+
+    DF v1.5's U-Net: `dims = [size, size·m for m in dim_mults]`; down level i maps dims[i] → dims[i+1] and halves
+    the resolution (but the last); levels at `attn_resolutions` add spatial attention (linear, but softmax at the
+    lowest level) and temporal attention; the middle block has both, softmax; up levels mirror the down levels;
+    the output block sees the up path concatenated with the first convolution's features.
+    """
 
     def __init__(self, config: UNet3DConfig, channels: int, external_cond_dim: int, causal: bool) -> None:
         super().__init__()
         self.config = config
-        dims = [config.network_size * m for m in config.dim_mults]
-        emb_dim = config.network_size * 4
-        resolutions = config.level_resolutions
-        self.noise_embedding = NoiseLevelEmbedding(config.network_size, emb_dim)
+        size = config.network_size
+        dims = [size, *(size * m for m in config.dim_mults)]
+        emb_dim = size * 4
+        n_levels = len(config.dim_mults)
+        attended = config.attended_levels
+        frame_wise = config.frame_wise_norm
+
+        def attention(level: int, softmax: bool) -> LevelAttention | None:
+            linear = config.use_linear_attn and not softmax
+            return LevelAttention(config.attn_heads, config.attn_dim_head, linear, causal) if attended[level] else None
+
+        self.noise_embedding = NoiseLevelEmbedding(size, emb_dim)
         self.cond_embedding = nn.Linear(external_cond_dim, emb_dim) if external_cond_dim else None
-        self.init_conv = nn.Conv2d(channels, dims[0], 7, padding=3)
+        self.init_conv = nn.Conv2d(channels, size, 7, padding=3)
         self.init_temporal = (
-            TemporalAttention(dims[0], config.attn_heads, config.attn_dim_head, causal)
+            TemporalAttention(size, config.attn_heads, config.attn_dim_head, causal)
             if config.use_init_temporal_attn
             else None
         )
         self.downs = nn.ModuleList()
         self.downsamples = nn.ModuleList()
-        for i, dim in enumerate(dims):
-            spatial = resolutions[i] in config.attn_resolutions
-            self.downs.append(UNetLevel(dims[max(i - 1, 0)], dim, emb_dim, config, spatial, causal))
-            self.downsamples.append(Downsample(dim, dim) if i < len(dims) - 1 else nn.Identity())
-        self.mid = UNetLevel(dims[-1], dims[-1], emb_dim, config, spatial=True, causal=causal)
+        for i in range(n_levels):
+            last = i == n_levels - 1
+            self.downs.append(UNetLevel(dims[i], dims[i + 1], emb_dim, frame_wise, attention(i, softmax=last)))
+            self.downsamples.append(nn.Identity() if last else Downsample(dims[i + 1]))
+        mid_attention = LevelAttention(config.attn_heads, config.attn_dim_head, False, causal)
+        self.mid = MidBlock(dims[-1], emb_dim, frame_wise, mid_attention)
         self.ups = nn.ModuleList()
         self.upsamples = nn.ModuleList()
-        for i in reversed(range(len(dims))):
-            spatial = resolutions[i] in config.attn_resolutions
-            self.ups.append(UNetLevel(dims[i] * 2, dims[i], emb_dim, config, spatial, causal))
-            self.upsamples.append(Upsample(dims[i], dims[i - 1]) if i > 0 else nn.Identity())
-        self.out = nn.Sequential(group_norm(dims[0]), nn.SiLU(), nn.Conv2d(dims[0], channels, 3, padding=1))
+        for i in reversed(range(n_levels)):
+            first = i == n_levels - 1
+            self.ups.append(UNetLevel(dims[i + 1] * 2, dims[i], emb_dim, frame_wise, attention(i, softmax=first)))
+            self.upsamples.append(nn.Identity() if i == 0 else Upsample(dims[i]))
+        self.out_res = ResnetBlock(size * 2, size, None, frame_wise)
+        self.out_conv = nn.Conv2d(size, channels, 1)
 
     def forward(
         self,
@@ -128,16 +188,16 @@ class UNet3D(nn.Module):
                 raise ValueError("this network was built with external_cond_dim > 0 and needs external_cond")
             emb = emb + self.cond_embedding(external_cond)
         emb = rearrange(emb, "b t e -> (b t) e")
-        h = self.init_conv(rearrange(x, "b t c h w -> (b t) c h w"))
+        x = self.init_conv(rearrange(x, "b t c h w -> (b t) c h w"))
         if self.init_temporal is not None:
-            h = self.init_temporal(h, n_frames, positions, cache)
-        skips = []
+            x = self.init_temporal(x, n_frames, positions, cache)
+        h, skips = x, []
         for level, downsample in zip(self.downs, self.downsamples, strict=True):
             h = level(h, emb, n_frames, positions, cache)
             skips.append(h)
             h = downsample(h)
         h = self.mid(h, emb, n_frames, positions, cache)
         for level, upsample in zip(self.ups, self.upsamples, strict=True):
-            h = level(torch.cat([h, skips.pop()], dim=1), emb, n_frames, positions, cache)
-            h = upsample(h)
-        return rearrange(self.out(h), "(b t) c h w -> b t c h w", t=n_frames)
+            h = upsample(level(torch.cat([h, skips.pop()], dim=1), emb, n_frames, positions, cache))
+        out = self.out_conv(self.out_res(torch.cat([h, x], dim=1), None, n_frames))
+        return rearrange(out, "(b t) c h w -> b t c h w", t=n_frames)
