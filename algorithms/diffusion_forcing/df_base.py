@@ -104,9 +104,9 @@ class DiffusionForcingBase(pl.LightningModule):
         for module in self.model.modules():
             if isinstance(module, RotaryEmbedding):
                 check_rotary_frequencies(state, self.original_prefix, module.inv_freq)
-        network = self.model.state_dict()
-        weights = network_weights(state, network, self.original_prefix, self.original_key)
-        converted = {f"model.{k}": v for k, v in weights.items()} | self.original_extras(state)
+        extras = self.original_extras(state)
+        weights = network_weights(state, self.model.state_dict(), self.original_prefix, self.original_key)
+        converted = {f"model.{k}": v for k, v in weights.items()} | extras
         converted["trained_steps"] = torch.tensor(global_step)
         self.load_state_dict(converted)
 

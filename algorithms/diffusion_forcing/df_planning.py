@@ -24,7 +24,7 @@ from utils.maze_evaluation import (
     reference_returns,
 )
 from utils.maze_plots import mpc_animation, plot_episodes
-from utils.typed_config import require
+from utils.typed_config import ConfigError, require
 
 from .df_base import DFBaseConfig, DiffusionForcingBase
 from .models.diffusion import DiffusionConfig
@@ -90,6 +90,18 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         self.register_buffer("mean", torch.tensor([*config.observation_mean, *config.action_mean]).float())
         self.register_buffer("std", torch.tensor([*config.observation_std, *config.action_std]).float())
         self.runner = EpisodeRunner(config.env_id, config.episode_len)
+
+    def original_extras(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
+        """DF v1.5 keeps the normalisation of (observation, action) frames as `data_mean` / `data_std`."""
+        mean, std = state["data_mean"], state["data_std"]
+        if mean.shape != self.mean.shape:
+            raise ConfigError(
+                "load",
+                f"the checkpoint models frames of {len(mean)} numbers, this configuration {len(self.mean)}: set "
+                "dataset.observation_mean/std and dataset.action_mean/std as it was trained (the seed README's maze "
+                "commands use 2 observation numbers and action_mean=[] action_std=[])",
+            )
+        return {"mean": mean, "std": std}
 
     @property
     def planner(self) -> Planner:

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from utils.typed_config import require
 
-from .embeddings import NoiseLevelEmbedding, SinusoidalEmbedding
+from .embeddings import SinusoidalEmbedding
 
 
 @dataclass(frozen=True)
@@ -35,24 +35,29 @@ class TransformerConfig:
 
 
 class PlanningTransformer(nn.Module):
-    """(x (B, T, D), k (B, T), cond, positions (T,)) → prediction (B, T, D)."""
+    """(x (B, T, D), k (B, T), cond, positions (T,)) → prediction (B, T, D); DF v1.5's planner network.
+
+    A token and its noise level's sinusoidal features (width/2) go through an MLP to the model width, plus the
+    sinusoidal features of the token's position; then a post-norm ReLU transformer encoder and a linear read-out.
+    Module names are the original's, so its weights load as they are.
+    """
 
     def __init__(self, config: TransformerConfig, token_dim: int, causal: bool) -> None:
         super().__init__()
         width = config.network_size
         self.causal = causal
-        self.noise_embedding = NoiseLevelEmbedding(width, width)
-        self.position_embedding = SinusoidalEmbedding(width)
-        self.input = nn.Sequential(nn.Linear(token_dim, width), nn.SiLU(), nn.Linear(width, width))
+        self.k_embed = SinusoidalEmbedding(width // 2)
+        self.t_embed = SinusoidalEmbedding(width)
+        self.init_mlp = nn.Sequential(nn.Linear(token_dim + width // 2, width), nn.ReLU(), nn.Linear(width, width))
         layer = nn.TransformerEncoderLayer(
-            width, config.attn_heads, config.dim_feedforward, dropout=0.0, batch_first=True, norm_first=True
+            width, config.attn_heads, config.dim_feedforward, dropout=0.0, batch_first=True
         )
-        self.encoder = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
-        self.output = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, token_dim))
+        self.transformer = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
+        self.out = nn.Linear(width, token_dim)
 
     def forward(self, x: Tensor, k: Tensor, cond: Tensor | None = None, positions: Tensor | None = None) -> Tensor:
         tokens = x.shape[1]
         positions = torch.arange(tokens, device=x.device) if positions is None else positions
-        h = self.input(x) + self.noise_embedding(k) + self.position_embedding(positions)
+        h = self.init_mlp(torch.cat([x, self.k_embed(k)], dim=-1)) + self.t_embed(positions)
         mask = nn.Transformer.generate_square_subsequent_mask(tokens, device=x.device) if self.causal else None
-        return self.output(self.encoder(h, mask=mask, is_causal=self.causal))
+        return self.out(self.transformer(h, mask=mask, is_causal=self.causal))
