@@ -174,13 +174,16 @@ def test_bad_input_is_one_line_before_any_work(tmp_path: Path, override: str, me
     assert not list((tmp_path / "outputs").rglob("*.ckpt"))
 
 
-def test_planner_tokens_repeat_the_start() -> None:
-    module = tiny_planner()
+def test_planner_tokens_pair_each_action_with_the_state_it_led_to() -> None:
+    """DF v1.5's layout: token 0 = the start repeated with no action, then frames (s_{t+1}, a_t)."""
+    module = tiny_planner(action_mean=[0.0, 0.0], action_std=[2.0, 2.0])
     batch = {"observations": torch.randn(3, 61, 4), "actions": torch.randn(3, 61, 2)}
-    frames = module.frames(batch)
-    assert frames.shape == (3, 61, 2)
-    start = repeat(frames[:, 0], "b c -> b 1 (s c)", s=10)
-    assert start.shape == (3, 1, 20)
+    tokens = module.plan_tokens(batch)
+    assert tokens.shape == (3, 7, 40)
+    start = torch.cat([module.normalize(batch["observations"][:, 0, :2]), torch.zeros(3, 2)], dim=-1)
+    torch.testing.assert_close(tokens[:, 0], repeat(start, "b c -> b (s c)", s=10))
+    first_plan_frame = module.normalize(torch.cat([batch["observations"][:, 1, :2], batch["actions"][:, 0]], -1))
+    torch.testing.assert_close(tokens[:, 1, :4], first_plan_frame)
 
 
 SEED_README_COMMANDS = [

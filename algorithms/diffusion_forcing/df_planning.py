@@ -2,8 +2,8 @@
 
 Frames are (state[, action]) normalised by `dataset.observation_mean/std` and `dataset.action_mean/std`; their
 lengths say what is modelled: 2 → (row, col), 4 → with velocities; `action_mean=[]` → no actions (a PD controller
-tracks the planned positions instead). Training follows DF: independent noise levels per token, and a random
-horizon per sample whose later tokens are pure noise and carry no loss (flexible horizon).
+tracks the planned positions instead). Training follows DF v1.5: independent noise levels per token, and a random
+horizon per sample whose later tokens are labelled pure noise and weigh 0.05 in the loss (flexible horizon).
 Validation runs the evaluation protocol in the maze with MPC (`maze_evaluation.py`).
 """
 
@@ -30,6 +30,9 @@ from .df_base import DFBaseConfig, DiffusionForcingBase
 from .models.diffusion import DiffusionConfig
 from .models.transformer import PlanningTransformer, TransformerConfig
 from .planning import Planner, start_token, to_tokens
+
+
+PADDING_LOSS_WEIGHT = 0.05  # DF v1.5: padded tokens still teach the network a little about the continuation
 
 
 @dataclass(frozen=True)
@@ -110,13 +113,20 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
             self.diffusion, self.model, cfg.n_frames, cfg.frame_stack, cfg.scheduling_matrix, cfg.uncertainty_scale
         )
 
-    def frames(self, batch: dict[str, Tensor]) -> Tensor:
-        """Normalised frames (B, L+1, C) of a training window: the modelled state dims, then the actions."""
+    def plan_tokens(self, batch: dict[str, Tensor]) -> Tensor:
+        """Normalised tokens (B, 1 + L/fs, fs·C) of a training window of L+1 states and actions (DF v1.5's layout).
+
+        Token 0 is the start state repeated, with zero actions (none led to it); the frames of later tokens pair
+        each action with the state it led to, (s_{t+1}, a_t), so a plan's frame j says what to do at step j.
+        """
         cfg = self.config
-        frames = [batch["observations"][..., : len(cfg.observation_mean)]]
+        observations = batch["observations"][..., : len(cfg.observation_mean)]
+        start, later = self.normalize(observations[:, 0]), [observations[:, 1:]]
         if cfg.action_mean:
-            frames.append(batch["actions"])
-        return self.normalize(torch.cat(frames, dim=-1))
+            start = torch.cat([start, torch.zeros_like(batch["actions"][:, 0])], dim=-1)
+            later.append(batch["actions"][:, :-1])
+        frames = self.normalize(torch.cat(later, dim=-1))
+        return torch.cat([start_token(start, cfg.frame_stack), to_tokens(frames, cfg.frame_stack)], dim=1)
 
     def normalize(self, frames: Tensor) -> Tensor:
         return (frames - self.mean[: frames.shape[-1]]) / self.std[: frames.shape[-1]]
@@ -125,19 +135,24 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         return frames * self.std[: frames.shape[-1]] + self.mean[: frames.shape[-1]]
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        frames = self.frames(batch)
-        fs = self.config.frame_stack
-        x0 = torch.cat([start_token(frames[:, 0], fs), to_tokens(frames[:, 1:], fs)], dim=1)
+        """DF v1.5's planner training: independent levels, a flexible horizon, and a start that is mostly known.
+
+        Tokens after a random last plan token are padding: labelled pure noise, their loss weighted 0.05. In half
+        of the batches the start token's level is drawn from the lowest quarter of the schedule.
+        """
+        x0 = self.plan_tokens(batch)
         batch_size, n_tokens = x0.shape[:2]
         timesteps = self.diffusion.config.timesteps
         k = torch.randint(0, timesteps, (batch_size, n_tokens), device=x0.device)
-        # flexible horizon: tokens after a random last plan token are padding, pure noise without loss
         last = torch.randint(1, n_tokens, (batch_size, 1), device=x0.device)
         padding = torch.arange(n_tokens, device=x0.device)[None] > last
         k = torch.where(padding, timesteps - 1, k)
+        if torch.rand(()) < 0.5:
+            k[:, 0] = torch.randint(0, timesteps // 4, (batch_size,), device=x0.device)
+        weights = torch.where(padding, PADDING_LOSS_WEIGHT, 1.0)
         noise = self.diffusion.clipped_noise(x0.shape, x0)
         prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, None, None)
-        loss = self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, (~padding).float())
+        loss = self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, weights)
         self.log("training/loss", loss, prog_bar=True, batch_size=batch_size)
         return loss
 

@@ -1,8 +1,9 @@
 """Diffusion Forcing planning: denoise a plan after a clean start token, steered toward a goal.
 
 Token layout (DF v1.5): token 0 is the start state repeated `frame_stack` times and stays clean; the plan's
-tokens follow, each `frame_stack` frames of (state[, action]); positions after the requested horizon are padding
-that stays pure noise (the network was told so in training), which gives one network every horizon.
+tokens follow, each `frame_stack` frames of (state[, action that led to it]); positions after the requested
+horizon are padding, zeros labelled pure noise (the network was told so in training), which gives one network
+every horizon.
 
 Goal guidance. R(x̂_0) = −Σ_t ‖p_t − g‖ over the plan's frames (positions p in D4RL units, goal g). At each
 step x̂_0 ← x̂_0 + s·(1 − ᾱ_k)·∇R, with s = `guidance_scale` and the gradient taken on the estimate x̂_0 itself:
@@ -99,8 +100,9 @@ class Planner:
             raise ValueError(f"horizon {horizon} needs 1..{(self.n_tokens - 1) * self.frame_stack} frames")
         levels = self.levels(plan_tokens, device)
         token_dim = start.shape[1] * self.frame_stack
-        noise = self.diffusion.clipped_noise((batch, self.n_tokens - 1, token_dim), start, generator)
-        x = torch.cat([start_token(start, self.frame_stack), noise], dim=1)
+        noise = self.diffusion.clipped_noise((batch, plan_tokens, token_dim), start, generator)
+        padding = start.new_zeros(batch, self.n_tokens - 1 - plan_tokens, token_dim)
+        x = torch.cat([start_token(start, self.frame_stack), noise, padding], dim=1)
         guided = goal_return is not None and guidance_scale > 0
         for m in range(len(levels) - 1):
             k_from, k_to = levels[m].expand(batch, -1), levels[m + 1].expand(batch, -1)

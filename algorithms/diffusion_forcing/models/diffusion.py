@@ -185,13 +185,11 @@ class Diffusion(nn.Module):
             return clipped
         return clipped / (snr + 1)
 
-    def loss(self, model_output: Tensor, target: Tensor, k: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Weighted per-token MSE averaged over tokens (`mask` (B, T) drops padded tokens)."""
+    def loss(self, model_output: Tensor, target: Tensor, k: Tensor, token_weights: Tensor | None = None) -> Tensor:
+        """Per-token MSE, weighted by SNR and by `token_weights` (B, T) when given, averaged over all tokens."""
         per_token = F.mse_loss(model_output, target, reduction="none").flatten(2).mean(-1)
         per_token = per_token * self.loss_weights(k)
-        if mask is None:
-            return per_token.mean()
-        return (per_token * mask).sum() / mask.sum().clamp(min=1)
+        return (per_token if token_weights is None else per_token * token_weights).mean()
 
     def ddim_step(
         self,
