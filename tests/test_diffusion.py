@@ -58,7 +58,8 @@ def test_ddim_step_with_perfect_prediction_lands_on_q_sample(objective: str) -> 
     x0, noise = torch.rand(1, 3, 2, 4, 4) * 2 - 1, torch.randn(1, 3, 2, 4, 4)
     k_from, k_to = torch.tensor([[900, 500, -1]]), torch.tensor([[700, 100, -1]])
     x_from = d.q_sample(x0, k_from, noise)
-    x_to = d.ddim_step(x_from, k_from, k_to, d.target(x0, noise, k_from))
+    x0_hat, _ = d.predict_x0_and_noise(x_from, k_from, d.target(x0, noise, k_from))
+    x_to = d.ddim_update(x_from, x0_hat, k_from, k_to)
     torch.testing.assert_close(x_to[:, :2], d.q_sample(x0, k_to, noise)[:, :2], atol=1e-4, rtol=1e-4)
     assert torch.equal(x_to[:, 2], x_from[:, 2]), "a token whose level does not change is untouched"
 
@@ -67,7 +68,7 @@ def test_ddim_step_to_clean_returns_x0() -> None:
     d = diffusion(objective="pred_x0")
     x0 = torch.rand(1, 1, 3, 4, 4) * 2 - 1
     x_k = d.q_sample(x0, torch.tensor([[300]]), torch.randn_like(x0))
-    out = d.ddim_step(x_k, torch.tensor([[300]]), torch.tensor([[-1]]), x0)
+    out = d.ddim_update(x_k, x0, torch.tensor([[300]]), torch.tensor([[-1]]))
     torch.testing.assert_close(out, x0)
 
 

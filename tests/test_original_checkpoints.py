@@ -19,8 +19,9 @@ FIXTURES = Path(os.environ.get("DF15_FIXTURES", ROOT.parent / "shared" / "fixtur
 CHECKPOINTS = sorted(FIXTURES.glob("*.ckpt"))
 
 
-def build_from_original(checkpoint: Path, tmp_path: Path):
-    overrides = checkpoint.with_suffix(".overrides").read_text().split()
+def build_from_original(checkpoint: Path, tmp_path: Path, extra: list[str] | None = None):
+    """The algorithm `main` builds for the checkpoint's own overrides (plus `extra`) and `load=`, in eval mode."""
+    overrides = [*checkpoint.with_suffix(".overrides").read_text().split(), *(extra or [])]
     cfg = compose_config([*overrides, f"load={checkpoint}", "+name=original", "wandb.mode=disabled"], tmp_path)
     return experiment_class(cfg.experiment._name).build_algorithm(cfg, Path(cfg.load)).eval()
 

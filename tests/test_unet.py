@@ -6,7 +6,12 @@ from algorithms.diffusion_forcing.models.unet3d import UNet3D, UNet3DConfig
 from utils.typed_config import ConfigError
 
 TINY = UNet3DConfig(
-    network_size=8, attn_heads=2, attn_dim_head=8, dim_mults=(1, 2), resolution=16, attn_resolutions=(8, 16),
+    network_size=8,
+    attn_heads=2,
+    attn_dim_head=8,
+    dim_mults=(1, 2),
+    resolution=16,
+    attn_resolutions=(8, 16),
     frame_wise_norm=True,
 )
 

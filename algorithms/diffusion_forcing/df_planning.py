@@ -7,7 +7,6 @@ horizon per sample whose later tokens are labelled pure noise and weigh 0.05 in 
 Validation runs the evaluation protocol in the maze with MPC (`maze_evaluation.py`).
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,10 +26,10 @@ from utils.maze_plots import mpc_animation, plot_episodes
 from utils.typed_config import ConfigError, require
 
 from .df_base import DFBaseConfig, DiffusionForcingBase
+from .guidance import GuidanceMode, ReturnGuidance
 from .models.diffusion import DiffusionConfig
 from .models.transformer import PlanningTransformer, TransformerConfig
-from .planning import Planner, start_token, to_tokens
-
+from .planning import goal_distance_return, original_goal_return, start_token, to_frames, to_tokens
 
 PADDING_LOSS_WEIGHT = 0.05  # DF v1.5: padded tokens still teach the network a little about the continuation
 
@@ -53,7 +52,8 @@ class DFPlanningConfig(DFBaseConfig):
     action_mean: tuple[float, ...] = ()
     action_std: tuple[float, ...] = ()
     frame_stack: int = 10
-    guidance_scale: float = 0.5
+    guidance_scale: float = 2.0
+    guidance_mode: GuidanceMode = "through_network"
     open_loop_horizon: int = 50
     mctg: bool = False
     mctg_samples: int = 4
@@ -106,13 +106,6 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
             )
         return {"mean": mean, "std": std}
 
-    @property
-    def planner(self) -> Planner:
-        cfg = self.config
-        return Planner(
-            self.diffusion, self.model, cfg.n_frames, cfg.frame_stack, cfg.scheduling_matrix, cfg.uncertainty_scale
-        )
-
     def plan_tokens(self, batch: dict[str, Tensor]) -> Tensor:
         """Normalised tokens (B, 1 + L/fs, fs·C) of a training window of L+1 states and actions (DF v1.5's layout).
 
@@ -156,37 +149,41 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         self.log("training/loss", loss, prog_bar=True, batch_size=batch_size)
         return loss
 
-    def goal_return(self, goal: Tensor, horizon: int) -> Callable[[Tensor], Tensor]:
-        """R(x̂_0) = −Σ_t ‖position_t − goal‖ over the plan's first `horizon` frames, in D4RL units."""
-        cfg = self.config
-        position_mean, position_std = self.mean[:2], self.std[:2]
-
-        def goal_return(tokens: Tensor) -> Tensor:
-            frames = tokens[:, 1:].reshape(tokens.shape[0], -1, cfg.frame_dim)[:, :horizon]
-            positions = frames[..., :2] * position_std + position_mean
-            goals = goal.repeat(len(tokens) // len(goal), 1)  # MCTG stacks futures as (samples · batch)
-            return -(positions - goals[:, None]).norm(dim=-1).sum(dim=1)
-
-        return goal_return
-
     @torch.no_grad()
     def plan(self, states: Tensor, goal: Tensor, horizon: int, generator: torch.Generator | None = None) -> Tensor:
-        """Unnormalised frames (B, horizon, C) from D4RL states (B, 4) toward goals (B, 2)."""
+        """Unnormalised frames (B, horizon, C) from D4RL states (B, 4) toward goals (B, 2), by the one sampler."""
         cfg = self.config
-        start = self.normalize(states[:, : len(cfg.observation_mean)])
-        if cfg.action_mean:
-            start = torch.cat([start, torch.zeros_like(start[:, :2])], dim=-1)  # no action led to the start
-        near = -(-cfg.open_loop_horizon // cfg.frame_stack)
-        frames = self.planner.plan(
-            start,
-            horizon,
-            self.goal_return(goal, horizon),
-            cfg.guidance_scale,
-            cfg.mctg_samples if cfg.mctg else 0,
-            near,
-            generator,
+        n_observed = len(cfg.observation_mean)
+        start = self.normalize(states[:, :n_observed])
+        goal_frame = self.normalize(torch.cat([goal, torch.zeros_like(goal)], dim=-1)[:, :n_observed])
+        if cfg.action_mean:  # no action led to the start; the goal asks for none
+            start, goal_frame = (torch.cat([f, torch.zeros_like(f[:, :2])], dim=-1) for f in (start, goal_frame))
+        plan_tokens = -(-horizon // cfg.frame_stack)
+        if not 1 <= plan_tokens < cfg.n_frames:
+            raise ValueError(f"horizon {horizon} needs 1..{(cfg.n_frames - 1) * cfg.frame_stack} frames")
+        guidance = self.guidance(start, goal_frame, goal, horizon, generator) if cfg.guidance_scale > 0 else None
+        tokens = self.sampler.sample_window(
+            start_token(start, cfg.frame_stack),
+            plan_tokens,
+            generator=generator,
+            padding=cfg.n_frames - 1 - plan_tokens,
+            guidance=guidance,
         )
-        return self.unnormalize(frames)
+        return self.unnormalize(to_frames(tokens, cfg.frame_stack)[:, :horizon])
+
+    def guidance(
+        self, start: Tensor, goal_frame: Tensor, goal: Tensor, horizon: int, generator: torch.Generator | None
+    ) -> ReturnGuidance:
+        """Goal guidance of `guidance_mode` with its return; MCTG over the tokens the next MPC segment executes."""
+        cfg = self.config
+        if cfg.guidance_mode == "through_network":
+            returns = original_goal_return(start, goal_frame, cfg.frame_stack, len(cfg.observation_mean))
+        else:
+            returns = goal_distance_return(goal, horizon, cfg.frame_dim, self.mean, self.std)
+        near = torch.zeros(cfg.n_frames, dtype=torch.bool, device=start.device)
+        near[1 : 1 + -(-cfg.open_loop_horizon // cfg.frame_stack)] = True
+        samples = cfg.mctg_samples if cfg.mctg else 0
+        return ReturnGuidance(self.diffusion, returns, cfg.guidance_scale, cfg.guidance_mode, near, samples, generator)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "validation")

@@ -191,29 +191,15 @@ class Diffusion(nn.Module):
         per_token = per_token * self.loss_weights(k)
         return (per_token if token_weights is None else per_token * token_weights).mean()
 
-    def ddim_step(
-        self,
-        x_k: Tensor,
-        k_from: Tensor,
-        k_to: Tensor,
-        model_output: Tensor,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
-        """One DDIM update (Song et al. 2021, eq. 12) per token from level k_from to k_to ≤ k_from.
-
-        Tokens with k_from == k_to are returned unchanged; x̂_0 is clipped to the data range [-1, 1] when
-        `clip_denoised` and ε̂ re-derived from it; eta = `ddim_sampling_eta` interpolates between
-        deterministic DDIM (0) and DDPM-like ancestral noise (1).
-        """
-        x0, _ = self.predict_x0_and_noise(x_k, k_from, model_output)
-        if self.config.clip_denoised:
-            x0 = x0.clamp(-1, 1)
-        return self.ddim_update(x_k, x0, k_from, k_to, generator)
-
     def ddim_update(
         self, x_k: Tensor, x0: Tensor, k_from: Tensor, k_to: Tensor, generator: torch.Generator | None = None
     ) -> Tensor:
-        """The DDIM move from x_k toward an estimate x̂_0 (e.g. one changed by guidance), level k_from → k_to."""
+        """One DDIM update (Song et al. 2021, eq. 12) per token toward an estimate x̂_0, level k_from → k_to.
+
+        ε̂ is re-derived from x_k and x̂_0 (so an x̂_0 changed by clipping or guidance moves it too); tokens with
+        k_from == k_to are returned unchanged; eta = `ddim_sampling_eta` interpolates between deterministic DDIM
+        (0) and DDPM-like ancestral noise (1), drawn clipped to ±`clip_noise`.
+        """
         a_from, a_to = self.alpha_bar(k_from, x_k), self.alpha_bar(k_to, x_k)
         noise = (x_k - a_from.sqrt() * x0) / (1 - a_from).clamp(min=1e-12).sqrt()
         eta = self.config.ddim_sampling_eta
