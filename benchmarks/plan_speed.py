@@ -16,9 +16,9 @@ import torch
 from hydra import compose, initialize_config_dir
 
 from algorithms.diffusion_forcing.df_planning import DFPlanningConfig, DiffusionForcingPlanning
+from algorithms.diffusion_forcing.maze_evaluation import EpisodeRunner, ExpertPolicy, PlannerPolicy
 from benchmarks.common import CONFIG_DIR, parameter_count, pick_device, synchronize
 from datasets.maze2d.maze2d_dataset import Maze2dDatasetConfig
-from utils.maze_evaluation import EpisodeRunner, ExpertPolicy, PlannerPolicy
 from utils.typed_config import build
 
 

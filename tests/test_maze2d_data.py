@@ -7,13 +7,13 @@ import h5py
 import numpy as np
 import pytest
 
+from algorithms.diffusion_forcing.maze_evaluation import EpisodeRunner, ExpertPolicy, episode_metrics
 from datasets.maze2d.environment import make_environment, maze_of
 from datasets.maze2d.generate import generate, generate_file
 from datasets.maze2d.hdf5 import read_hdf5
 from datasets.maze2d.maze2d_dataset import Maze2dDataset, Maze2dDatasetConfig, prepare
 from datasets.maze2d.mazes import MAZES
 from tests.archive_server import ArchiveServer
-from utils.maze_evaluation import EpisodeRunner, ExpertPolicy, episode_metrics
 from utils.typed_config import ConfigError
 
 MEDIUM_STATS = {"observation_mean": (3.5, 3.5), "observation_std": (1.3, 1.5)}

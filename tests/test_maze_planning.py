@@ -11,10 +11,10 @@ from einops import repeat
 
 from algorithms.diffusion_forcing.df_planning import DFPlanningConfig, DiffusionForcingPlanning
 from algorithms.diffusion_forcing.guidance import ReturnGuidance
+from algorithms.diffusion_forcing.maze_evaluation import episode_metrics, normalized_score
 from algorithms.diffusion_forcing.models.transformer import TransformerConfig
 from algorithms.diffusion_forcing.planning import goal_distance_return
 from tests.conftest import ROOT, run_cli
-from utils.maze_evaluation import episode_metrics, normalized_score
 from utils.typed_config import build
 
 TINY_NETWORK = TransformerConfig(network_size=32, num_layers=2, attn_heads=2, dim_feedforward=64)

@@ -14,7 +14,11 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from torch import Tensor
 
-from utils.maze_evaluation import (
+from utils.typed_config import ConfigError, require
+
+from .df_base import DFBaseConfig, DiffusionForcingBase
+from .guidance import GuidanceMode, ReturnGuidance
+from .maze_evaluation import (
     EpisodeBatch,
     EpisodeRunner,
     PlannerPolicy,
@@ -22,11 +26,7 @@ from utils.maze_evaluation import (
     normalized_score,
     reference_returns,
 )
-from utils.maze_plots import mpc_animation, plot_episodes
-from utils.typed_config import ConfigError, require
-
-from .df_base import DFBaseConfig, DiffusionForcingBase
-from .guidance import GuidanceMode, ReturnGuidance
+from .maze_plots import mpc_animation, plot_episodes
 from .models.diffusion import DiffusionConfig
 from .models.transformer import PlanningTransformer, TransformerConfig
 from .planning import goal_distance_return, original_goal_return, start_token, to_frames, to_tokens

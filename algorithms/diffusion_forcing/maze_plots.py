@@ -12,9 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from datasets.maze2d.environment import SUCCESS_RADIUS  # noqa: E402
-from utils.maze_evaluation import EpisodeBatch  # noqa: E402
 from utils.plots import save_figure  # noqa: E402
 from utils.video_io import write_video  # noqa: E402
+
+from .maze_evaluation import EpisodeBatch  # noqa: E402
 
 
 def _draw_maze(ax: plt.Axes, batch: EpisodeBatch, episode: int) -> None:
