@@ -9,13 +9,13 @@ from typing import Literal, get_args
 
 import numpy as np
 
-SchedulingMatrix = Literal["pyramid", "full_sequence", "autoregressive", "trapezoid"]
+SchedulingMatrix = Literal["pyramid", "full_sequence", "autoregressive", "trapezoid", "trapezoid_symmetric"]
 SCHEDULING_MATRICES: tuple[str, ...] = get_args(SchedulingMatrix)
 
 
 def pyramid(horizon: int, steps: int, uncertainty_scale: float) -> np.ndarray:
-    """Token t lags token t-1 by `uncertainty_scale` steps: near future sharp, far future uncertain."""
-    lag = np.round(np.arange(horizon) * uncertainty_scale).astype(np.int64)
+    """Token t lags the first by ⌊t · `uncertainty_scale`⌋ steps: near future sharp, far future uncertain."""
+    lag = np.floor(np.arange(horizon) * uncertainty_scale).astype(np.int64)
     return _descend(lag, steps)
 
 
@@ -29,11 +29,26 @@ def autoregressive(horizon: int, steps: int) -> np.ndarray:
     return _descend(np.arange(horizon, dtype=np.int64) * steps, steps)
 
 
-def trapezoid(horizon: int, steps: int, uncertainty_scale: float) -> np.ndarray:
-    """A pyramid from both ends: tokens nearest either end settle first (for interpolation)."""
+def trapezoid_symmetric(horizon: int, steps: int, uncertainty_scale: float) -> np.ndarray:
+    """A pyramid from both ends: tokens nearest either end settle first (for interpolation); this project's."""
     distance_to_end = np.minimum(np.arange(horizon), np.arange(horizon)[::-1])
-    lag = np.round(distance_to_end * uncertainty_scale).astype(np.int64)
+    lag = np.floor(distance_to_end * uncertainty_scale).astype(np.int64)
     return _descend(lag, steps)
+
+
+def trapezoid(horizon: int, steps: int, uncertainty_scale: float) -> np.ndarray:
+    """DF v1.5's trapezoid, as it computes it: column t and column −t lag by ⌊t·u⌋ for t < ⌈horizon/2⌉.
+
+    Its quirks are kept for fidelity (`trapezoid_symmetric` is the intended matrix): since −0 is 0, the last
+    column lags like the second and for even horizons the middle column is never set, so that token stays at
+    level 0 — never denoised; with u < 1 the last row may not reach 0.
+    """
+    half = (horizon + 1) // 2
+    rows = np.arange(steps + int(half * uncertainty_scale))[:, None]
+    matrix = np.zeros((len(rows), horizon), dtype=np.int64)
+    for t in range(half):
+        matrix[:, t] = matrix[:, -t] = (steps + int(t * uncertainty_scale) - rows)[:, 0]
+    return np.clip(matrix, 0, steps)
 
 
 def _descend(lag: np.ndarray, steps: int) -> np.ndarray:
@@ -57,4 +72,6 @@ def scheduling_matrix(kind: SchedulingMatrix, horizon: int, steps: int, uncertai
         return autoregressive(horizon, steps)
     if kind == "trapezoid":
         return trapezoid(horizon, steps, uncertainty_scale)
+    if kind == "trapezoid_symmetric":
+        return trapezoid_symmetric(horizon, steps, uncertainty_scale)
     raise ValueError(f"unknown scheduling matrix {kind!r}; choose one of: {', '.join(SCHEDULING_MATRICES)}")
