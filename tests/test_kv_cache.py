@@ -1,5 +1,7 @@
 """The key/value cache gives the same samples as recomputing every frame, with fewer frames through the network."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -81,6 +83,27 @@ def test_non_causal_model_falls_back_to_recompute() -> None:
 
     assert model(causal=True).sampler.kv_cache
     assert not model(causal=False).sampler.kv_cache
+
+
+def test_cache_needs_the_frame_wise_norm() -> None:
+    """DF v1.5's GroupNorm pools the window's frames, so cached frames would depend on later ones."""
+    from algorithms.diffusion_forcing.df_video import DFVideoConfig, VideoDiffusionConfig
+    from utils.typed_config import ConfigError
+
+    clip_norm = VideoDiffusionConfig(architecture=replace(TINY, frame_wise_norm=False))
+    with pytest.raises(ConfigError, match="kv_cache: is exact only for a strictly causal network"):
+        DFVideoConfig(n_frames=4, context_frames=1, x_shape=(3, 16, 16), diffusion=clip_norm, kv_cache=True)
+
+
+def test_clip_norm_lets_the_future_change_the_past() -> None:
+    """Why the option exists: with DF v1.5's norm a causal U-Net's past outputs still see future frames."""
+    torch.manual_seed(0)
+    model = UNet3D(replace(TINY, frame_wise_norm=False), channels=3, external_cond_dim=2, causal=True).eval()
+    x, k, cond = torch.randn(1, 4, 3, 16, 16), torch.randint(0, 1000, (1, 4)), torch.randn(1, 4, 2)
+    changed = x.clone()
+    changed[:, 3] += 1
+    with torch.no_grad():
+        assert not torch.allclose(model(x, k, cond)[:, :3], model(changed, k, cond)[:, :3], atol=1e-4)
 
 
 def test_sliding_windows_keep_the_cache_within_the_window(monkeypatch: pytest.MonkeyPatch) -> None:

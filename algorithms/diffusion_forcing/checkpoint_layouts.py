@@ -159,9 +159,8 @@ def check_schedule(state: dict[str, Tensor], beta_schedule: str, timesteps: int)
     if len(stored) == timesteps and matches(beta_schedule):
         return
     fits = [s for s in BETA_SCHEDULES if matches(s)]
-    hint = f"algorithm.diffusion.beta_schedule={fits[0]}" if fits else "its beta schedule"
-    raise ConfigError(
-        "load",
-        f"the checkpoint was trained with {len(stored)} timesteps and another noise schedule than "
-        f"{beta_schedule!r}; set algorithm.diffusion.timesteps={len(stored)} and {hint}",
+    overrides = [f"algorithm.diffusion.timesteps={len(stored)}"] if len(stored) != timesteps else []
+    overrides.append(
+        f"algorithm.diffusion.beta_schedule={fits[0]}" if fits else "the beta schedule it was trained with"
     )
+    raise ConfigError("load", f"the checkpoint's noise schedule is not this configuration's: set {' '.join(overrides)}")
