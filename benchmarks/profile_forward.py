@@ -63,12 +63,14 @@ def main() -> None:
         videos = torch.rand(batch, c.n_frames, *c.x_shape, device=device) * 2 - 1
         return {"videos": videos, "actions": torch.randn(batch, c.n_frames, c.external_cond_dim, device=device)}
 
+    actions = (lambda x: x["actions"]) if c.external_cond_dim else (lambda x: None)
+
     x = clip(1)
     levels = torch.randint(0, 1000, (1, c.n_frames), device=device)
 
     def forward() -> None:
         with torch.no_grad():
-            model.model(x["videos"], levels, x["actions"])
+            model.model(x["videos"], levels, actions(x))
 
     batch = clip(args.batch)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)

@@ -128,9 +128,9 @@ class BaseLightningExperiment(BaseExperiment):
                 log.info("load: %s", line)
         algorithm = algorithm_cls(config)
         if layout == "original":
-            algorithm.load_original(checkpoint["state_dict"], int(checkpoint.get("global_step", 0)))
-            step = checkpoint.get("global_step", "?")
-            log.info("load: %s is a DF v1.5 checkpoint (step %s); its weights were converted", load_path, step)
+            step = int(checkpoint.get("global_step", 0))
+            algorithm.load_original(checkpoint["state_dict"], step)
+            log.info("load: %s is a DF v1.5 checkpoint (step %d); its weights were converted", load_path, step)
             return algorithm
         try:
             algorithm.load_state_dict(checkpoint["state_dict"])
@@ -248,7 +248,7 @@ class BaseLightningExperiment(BaseExperiment):
 
 def _read_checkpoint(key: str, path: Path) -> tuple[dict, str]:
     """The checkpoint at `path` and its layout: "original" (DF v1.5) or "current"; older layouts are refused."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
     return checkpoint, checkpoint_layout(key, checkpoint, path)
 
 

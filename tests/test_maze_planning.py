@@ -78,14 +78,15 @@ def test_mctg_gradient_averages_the_gradients_of_its_futures() -> None:
     near = torch.zeros(n_tokens, dtype=torch.bool)
     near[1:3] = True
     estimate = partial(sampler.estimate, external_cond=None, positions=torch.arange(n_tokens))
-    guidance = ReturnGuidance(module.diffusion, returns, 1.0, "on_estimate", near, 3, torch.Generator().manual_seed(5))
+    far = torch.zeros(n_tokens, dtype=torch.bool)
+    far[3:7] = True
+    generator = torch.Generator().manual_seed(5)
+    guidance = ReturnGuidance(module.diffusion, returns, 1.0, "on_estimate", near, far, 3, generator)
     with torch.enable_grad():
         x = x.requires_grad_(True)
         x0 = estimate(x, k)[0].detach()
         averaged = guidance._futures_gradient(x, k, x0, estimate)
         fresh = torch.randn((6, n_tokens, 20), generator=torch.Generator().manual_seed(5))
-        far = ~near
-        far[0] = False
         expected = torch.zeros_like(x)
         for n in range(3):
             future = module.diffusion.q_sample(x0, k, fresh[2 * n : 2 * n + 2])

@@ -25,23 +25,6 @@ from .models.diffusion import BETA_SCHEDULES, make_betas
 LAYOUT_KEY = "df_layout"
 LAYOUT = 2  # this project's state-dict layout: 2 = DF v1.5's networks; 1 (unmarked) = the earlier own designs
 
-SCHEDULE_BUFFERS = (
-    "betas",
-    "alphas_cumprod",
-    "alphas_cumprod_prev",
-    "sqrt_alphas_cumprod",
-    "sqrt_one_minus_alphas_cumprod",
-    "log_one_minus_alphas_cumprod",
-    "sqrt_recip_alphas_cumprod",
-    "sqrt_recipm1_alphas_cumprod",
-    "posterior_variance",
-    "posterior_log_variance_clipped",
-    "posterior_mean_coef1",
-    "posterior_mean_coef2",
-    "clipped_snr",
-    "snr",
-)
-
 # Our U-Net key → the original's, applied in order: first the block a key lives in, then the layer inside it.
 _UNET_BLOCKS = [
     (r"^noise_embedding\.", "noise_level_pos_embedding.1."),
@@ -142,7 +125,15 @@ def network_weights(
 def check_rotary_frequencies(state: dict[str, Tensor], prefix: str, inv_freq: Tensor) -> None:
     """The original stores rotary frequencies as (frozen) parameters; they must be the ones we compute."""
     for key, value in state.items():
-        if key.startswith(prefix) and key.endswith(".freqs") and not torch.allclose(value, inv_freq, rtol=1e-5):
+        if not (key.startswith(prefix) and key.endswith(".freqs")):
+            continue
+        if value.shape != inv_freq.shape:
+            raise ConfigError(
+                "load",
+                f"{key} has {len(value)} rotary frequencies, this configuration {len(inv_freq)}: set "
+                f"algorithm.diffusion.architecture.attn_dim_head={2 * len(value)}",
+            )
+        if not torch.allclose(value, inv_freq, rtol=1e-5):
             raise ConfigError("load", f"{key} holds rotary frequencies other than 10000^(-2i/attn_dim_head)")
 
 

@@ -37,7 +37,7 @@ class DFBaseConfig:
     scheduling_matrix: SchedulingMatrix = "autoregressive"
     chunk_size: int = 1
     uncertainty_scale: float = 1.0
-    kv_cache: bool = True
+    kv_cache: bool = False
     debug: bool = False
 
     def __post_init__(self) -> None:
@@ -101,9 +101,9 @@ class DiffusionForcingBase(pl.LightningModule):
         """Load a DF v1.5 `state_dict`: network weights renamed and reshaped, fixed tensors checked."""
         config = self.diffusion.config
         check_schedule(state, config.beta_schedule, config.timesteps)
-        for module in self.model.modules():
-            if isinstance(module, RotaryEmbedding):
-                check_rotary_frequencies(state, self.original_prefix, module.inv_freq)
+        rotary = next((m.inv_freq for m in self.model.modules() if isinstance(m, RotaryEmbedding)), None)
+        if rotary is not None:
+            check_rotary_frequencies(state, self.original_prefix, rotary)
         extras = self.original_extras(state)
         weights = network_weights(state, self.model.state_dict(), self.original_prefix, self.original_key)
         converted = {f"model.{k}": v for k, v in weights.items()} | extras

@@ -78,6 +78,10 @@ class DFPlanningConfig(DFBaseConfig):
         require(len(self.action_mean) in (0, 2), "action_mean", "must have 0 or 2 entries")
 
     @property
+    def frames_per_token(self) -> int:
+        return self.frame_stack * self.frame_skip
+
+    @property
     def frame_dim(self) -> int:
         return len(self.observation_mean) + len(self.action_mean)
 
@@ -161,7 +165,8 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         plan_tokens = -(-horizon // cfg.frame_stack)
         if not 1 <= plan_tokens < cfg.n_frames:
             raise ValueError(f"horizon {horizon} needs 1..{(cfg.n_frames - 1) * cfg.frame_stack} frames")
-        guidance = self.guidance(start, goal_frame, goal, horizon, generator) if cfg.guidance_scale > 0 else None
+        guided = cfg.guidance_scale > 0
+        guidance = self.guidance(start, goal_frame, goal, horizon, generator) if guided else None
         tokens = self.sampler.sample_window(
             start_token(start, cfg.frame_stack),
             plan_tokens,
@@ -174,16 +179,19 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
     def guidance(
         self, start: Tensor, goal_frame: Tensor, goal: Tensor, horizon: int, generator: torch.Generator | None
     ) -> ReturnGuidance:
-        """Goal guidance of `guidance_mode` with its return; MCTG over the tokens the next MPC segment executes."""
+        """Goal guidance of `guidance_mode` with its return; MCTG steers the tokens the next MPC segment executes."""
         cfg = self.config
         if cfg.guidance_mode == "through_network":
             returns = original_goal_return(start, goal_frame, cfg.frame_stack, len(cfg.observation_mean))
         else:
             returns = goal_distance_return(goal, horizon, cfg.frame_dim, self.mean, self.std)
-        near = torch.zeros(cfg.n_frames, dtype=torch.bool, device=start.device)
-        near[1 : 1 + -(-cfg.open_loop_horizon // cfg.frame_stack)] = True
+        plan_tokens = -(-horizon // cfg.frame_stack)
+        index = torch.arange(cfg.n_frames, device=start.device)
+        executed = min(-(-cfg.open_loop_horizon // cfg.frame_stack), plan_tokens)
+        near, far = (index >= 1) & (index <= executed), (index > executed) & (index <= plan_tokens)
         samples = cfg.mctg_samples if cfg.mctg else 0
-        return ReturnGuidance(self.diffusion, returns, cfg.guidance_scale, cfg.guidance_mode, near, samples, generator)
+        mode = cfg.guidance_mode
+        return ReturnGuidance(self.diffusion, returns, cfg.guidance_scale, mode, near, far, samples, generator)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._evaluate(batch, batch_idx, "validation")

@@ -11,9 +11,9 @@ returns the estimates the DDIM step then uses. Two ways, `algorithm.guidance_mod
   strong pull while a token is noisy that fades as it settles; no backward pass through the network.
 
 Monte-Carlo tree guidance (MCTG, DF paper §3.3) adds, for the `near` tokens (the ones MPC executes next), the
-gradient through the network of the return averaged over `mctg_samples` futures: copies of the plan whose far
-tokens are re-noised from their current estimate with fresh noise at their current level. A near plan is thus
-judged by the futures it makes likely rather than by one of them.
+gradient through the network of the return averaged over `mctg_samples` futures: copies of the plan whose `far`
+tokens (the rest of the plan) are re-noised from their current estimate with fresh noise at their current level.
+A near plan is thus judged by the futures it makes likely rather than by one of them.
 """
 
 from collections.abc import Callable
@@ -41,41 +41,41 @@ class Guidance(Protocol):
 
 @dataclass
 class ReturnGuidance:
-    """Guidance toward a higher `returns`, scaled by `scale`; MCTG over the `near` tokens when `mctg_samples` > 1."""
+    """Guidance toward a higher `returns`, scaled by `scale`; MCTG over `near` tokens when `mctg_samples` > 1."""
 
     diffusion: Diffusion
     returns: ReturnFunction
     scale: float
     mode: GuidanceMode = "through_network"
-    near: Tensor | None = None  # (T,) bool
+    near: Tensor | None = None  # (T,) bool: tokens MCTG steers
+    far: Tensor | None = None  # (T,) bool: tokens MCTG re-draws in each sampled future
     mctg_samples: int = 0
     generator: torch.Generator | None = None
 
     def __call__(self, x: Tensor, k: Tensor, k_next: Tensor, estimate: Estimate) -> tuple[Tensor, Tensor]:
-        with torch.enable_grad():
-            x = x.detach().requires_grad_(True)
-            x0, noise = estimate(x, k)
-            if self.mode == "through_network":
+        x = x.detach()
+        if self.mode == "through_network":
+            with torch.enable_grad():
+                x = x.requires_grad_(True)
+                x0, noise = estimate(x, k)
                 (gradient,) = torch.autograd.grad(self.scale * self.returns(x0).sum(), x)
                 gradient = gradient + self.scale * self._futures_gradient(x, k, x0.detach(), estimate)
-                noise = noise - (1 - self.diffusion.alpha_bar(k_next, x)).sqrt() * gradient
-                a = self.diffusion.alpha_bar(k, x)
-                x0 = (x - (1 - a).sqrt() * noise) / a.sqrt()
-            else:
-                target = x0.detach().requires_grad_(True)
-                (gradient,) = torch.autograd.grad(self.returns(target).sum(), target)
-                gradient = gradient + self._futures_gradient(x, k, x0.detach(), estimate)
-                x0 = x0 + self.scale * (1 - self.diffusion.alpha_bar(k, x)) * gradient
-        return x0.detach(), noise.detach()
+            noise = noise.detach() - (1 - self.diffusion.alpha_bar(k_next, x)).sqrt() * gradient
+            a = self.diffusion.alpha_bar(k, x)
+            return ((x.detach() - (1 - a).sqrt() * noise) / a.sqrt()), noise
+        x0, noise = estimate(x, k)
+        with torch.enable_grad():
+            target = x0.detach().requires_grad_(True)
+            (gradient,) = torch.autograd.grad(self.returns(target).sum(), target)
+            gradient = gradient + self._futures_gradient(x.requires_grad_(True), k, x0, estimate)
+        return x0 + self.scale * (1 - self.diffusion.alpha_bar(k, x)) * gradient, noise
 
     def _futures_gradient(self, x: Tensor, k: Tensor, x0: Tensor, estimate: Estimate) -> Tensor:
         """MCTG: ∇ₓ of the return averaged over sampled futures, on the near tokens only (zero without MCTG)."""
-        near = self.near
-        if self.mctg_samples < 2 or near is None or not bool((k[:, near] >= 0).any()):
+        near, far = self.near, self.far
+        if self.mctg_samples < 2 or near is None or far is None or not bool((k[:, near] >= 0).any()):
             return torch.zeros_like(x)  # once the near tokens are clean there is nothing left to steer
         batch, samples = x.shape[0], self.mctg_samples
-        far = ~near
-        far[0] = False  # the start token is clean and shared
         xs = repeat(x, "b t ... -> (n b) t ...", n=samples)
         ks = repeat(k, "b t -> (n b) t", n=samples)
         fresh = torch.randn(xs.shape, device=x.device, dtype=x.dtype, generator=self.generator)

@@ -24,11 +24,11 @@ class ClipGroupNorm(nn.GroupNorm):
     def forward(self, x: Tensor, n_frames: int = 1) -> Tensor:
         if self.frame_wise or n_frames == 1:
             return super().forward(x)
-        frames, channels, height, width = x.shape
-        grouped = x.reshape(frames // n_frames, n_frames, GROUPS, -1)
+        # statistics in fp32 also under autocast, as nn.GroupNorm computes them
+        grouped = x.float().reshape(len(x) // n_frames, n_frames, GROUPS, -1)
         var, mean = torch.var_mean(grouped, dim=(1, 3), unbiased=False, keepdim=True)
         normalised = ((grouped - mean) * torch.rsqrt(var + self.eps)).reshape(x.shape)
-        return normalised * self.weight[:, None, None] + self.bias[:, None, None]
+        return (normalised * self.weight[:, None, None] + self.bias[:, None, None]).to(x.dtype)
 
 
 class ResnetBlock(nn.Module):

@@ -24,7 +24,11 @@ class TransformerConfig:
     dim_feedforward: int = 512
 
     def __post_init__(self) -> None:
-        require(self.network_size > 0, "network_size", f"must be > 0, got {self.network_size}")
+        require(
+            self.network_size > 0 and self.network_size % 4 == 0,
+            "network_size",
+            f"must be a positive multiple of 4 (its noise-level features are half as wide), got {self.network_size}",
+        )
         require(self.num_layers >= 1, "num_layers", f"must be >= 1, got {self.num_layers}")
         require(
             self.attn_heads >= 1 and self.network_size % self.attn_heads == 0,

@@ -30,7 +30,7 @@ class UNet3DConfig:
     attn_resolutions: tuple[int, ...] = (16, 32, 64, 128)
     use_init_temporal_attn: bool = True
     use_linear_attn: bool = True
-    time_emb_type: Literal["rotary"] = "rotary"
+    time_emb_type: Literal["rotary"] = "rotary"  # DF v1.5's key; its sinusoidal alternative is not offered
     frame_wise_norm: bool = False
 
     def __post_init__(self) -> None:
