@@ -11,9 +11,15 @@ from einops import repeat
 
 from algorithms.diffusion_forcing.df_planning import DFPlanningConfig, DiffusionForcingPlanning
 from algorithms.diffusion_forcing.guidance import ReturnGuidance
-from algorithms.diffusion_forcing.maze_evaluation import episode_metrics, normalized_score
+from algorithms.diffusion_forcing.maze_evaluation import (
+    EpisodeRunner,
+    ExpertPolicy,
+    PlannerPolicy,
+    episode_metrics,
+    normalized_score,
+)
 from algorithms.diffusion_forcing.models.transformer import TransformerConfig
-from algorithms.diffusion_forcing.planning import goal_distance_return
+from algorithms.diffusion_forcing.planning import goal_distance_return, to_frames
 from tests.conftest import ROOT, run_cli
 from utils.typed_config import build
 
@@ -220,3 +226,51 @@ def test_seed_readme_maze_commands_compose_and_check(command: str, tmp_path: Pat
     config = build(DFPlanningConfig, cfg.algorithm, "algorithm")
     assert config.frame_dim == 2 and config.n_frames == cfg.dataset.episode_len // 10 + 1
     assert config.diffusion.architecture.num_layers == 12 and config.diffusion.architecture.network_size == 128
+
+
+class Recording:
+    """A policy wrapper that keeps the actions it took, (B, L, 2)."""
+
+    def __init__(self, policy: object) -> None:
+        self.policy, self.actions = policy, []
+
+    def begin(self, states: np.ndarray, goals: np.ndarray) -> None:
+        self.policy.begin(states, goals)
+
+    def act(self, states: np.ndarray, step: int) -> np.ndarray:
+        self.actions.append(self.policy.act(states, step))
+        return self.actions[-1]
+
+
+class FixedPlanner:
+    """Stands in for the planning module: its plan is given."""
+
+    def __init__(self, config: DFPlanningConfig, frames: torch.Tensor) -> None:
+        self.config, self.frames, self.device = config, frames, torch.device("cpu")
+
+    def plan(self, states: torch.Tensor, goal: torch.Tensor, horizon: int, generator: torch.Generator) -> torch.Tensor:
+        return self.frames[:, :horizon]
+
+
+def test_executing_a_plans_actions_from_its_start_tracks_its_planned_states() -> None:
+    """Tokens pair each action with the state it led to, and MPC executes frame j's action at step j."""
+    runner = EpisodeRunner("PointMaze_Medium-v3", episode_len=60)
+    cells, goals, seeds = [(1, 1), (5, 4)], [(6, 6), (6, 6)], [3, 4]
+    expert = Recording(ExpertPolicy(runner.maze))
+    episode = runner.run(expert, cells, goals, seeds)
+    actions = np.stack(expert.actions, axis=1)
+    module = tiny_planner(
+        observation_mean=[3.5, 3.5, 0.0, 0.0],
+        observation_std=[1.3, 1.5, 2.3, 2.4],
+        action_mean=[0.0, 0.0],
+        action_std=[0.7, 0.7],
+    )
+    batch = {
+        "observations": torch.as_tensor(episode.states, dtype=torch.float32),
+        "actions": torch.as_tensor(np.concatenate([actions, actions[:, -1:]], axis=1), dtype=torch.float32),
+    }
+    plan = module.unnormalize(to_frames(module.plan_tokens(batch)[:, 1:], 10))  # what a perfect planner returns
+    policy = PlannerPolicy(FixedPlanner(module.config, plan), 60, 60, seed=0)
+    executed = runner.run(policy, cells, goals, seeds)
+    runner.close()
+    np.testing.assert_allclose(executed.states[:, 1:], plan[..., :4].numpy(), atol=1e-4)
