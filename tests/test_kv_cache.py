@@ -8,19 +8,11 @@ from torch import nn
 
 from algorithms.diffusion_forcing.models.diffusion import Diffusion, DiffusionConfig
 from algorithms.diffusion_forcing.models.kv_cache import TemporalKVCache
-from algorithms.diffusion_forcing.models.unet3d import UNet3D, UNet3DConfig
+from algorithms.diffusion_forcing.models.unet3d import UNet3D
 from algorithms.diffusion_forcing.sampling import Sampler
 from algorithms.diffusion_forcing.scheduling import SCHEDULING_MATRICES
+from tests.test_unet import TINY
 
-TINY = UNet3DConfig(
-    network_size=8,
-    attn_heads=2,
-    attn_dim_head=8,
-    dim_mults=(1, 2),
-    resolution=16,
-    attn_resolutions=(8, 16),
-    frame_wise_norm=True,
-)
 WINDOW = 6
 
 

@@ -112,7 +112,7 @@ class Sampler:
         N may be a multiple of the batch of `external_cond` (guidance stacking sampled futures).
         """
         tokens_in, k_in = self.diffusion.stabilize(tokens, k)
-        if external_cond is not None:
+        if external_cond is not None and len(external_cond) != len(tokens):
             external_cond = external_cond.repeat(len(tokens) // len(external_cond), 1, 1)
         if cache is None:
             prediction = self.network(tokens_in, k_in, external_cond, positions)
