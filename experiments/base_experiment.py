@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from algorithms.diffusion_forcing.checkpoint_layouts import checkpoint_layout
 from utils.checkpoints import CHECKPOINT_DIR, read_run_id, resolve_checkpoint, write_run_file
+from utils.ema import WarmupEMA
 from utils.typed_config import ConfigError, build
 from utils.wandb_logging import WANDB_MODES, make_wandb_logger
 
@@ -88,7 +89,9 @@ class BaseLightningExperiment(BaseExperiment):
             raise ConfigError("resume", f"{self.resume_path} is a DF v1.5 checkpoint: start from it with load=")
         restarted = read_run_id(output_dir)  # a requeued slurm job resumes in its own run directory
         self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
-        self.dataset_config = self._dataset_config()  # first: algorithm keys interpolate dataset keys
+        ema = cfg.experiment.ema
+        self.ema = WarmupEMA(float(ema.decay)) if ema.enable else None
+        self.dataset_config = self.build_dataset_config(cfg)  # first: algorithm keys interpolate dataset keys
         self.algorithm = self.build_algorithm(cfg, self.load_path)
         self._prepare_data()
         resuming = bool(self.resume_path or restarted)
@@ -147,18 +150,22 @@ class BaseLightningExperiment(BaseExperiment):
             raise ConfigError(group, f"{name!r} is not supported by {cls.__name__}; use one of: {valid}")
         return registry[name]
 
-    def _dataset_config(self) -> Any:
-        config_cls, _ = self._lookup(self.cfg, "dataset", self.compatible_datasets)
-        return build(config_cls, self.cfg.dataset, "dataset")
+    @classmethod
+    def build_dataset_config(cls, cfg: DictConfig) -> Any:
+        """The typed config of `cfg.dataset`."""
+        config_cls, _ = cls._lookup(cfg, "dataset", cls.compatible_datasets)
+        return build(config_cls, cfg.dataset, "dataset")
 
-    def _dataset(self, split: str) -> Dataset:
-        _, dataset_cls = self._lookup(self.cfg, "dataset", self.compatible_datasets)
-        return dataset_cls(self.dataset_config, split)
+    @classmethod
+    def build_dataset(cls, cfg: DictConfig, split: str, config: Any = None) -> Dataset:
+        """The `split` of `cfg.dataset` (from its already built typed `config` when given)."""
+        _, dataset_cls = cls._lookup(cfg, "dataset", cls.compatible_datasets)
+        return dataset_cls(config or cls.build_dataset_config(cfg), split)
 
     def _loader(self, split: str, stage: DictConfig) -> DataLoader:
         workers = stage.data.num_workers
         return DataLoader(
-            self._dataset(split),
+            self.build_dataset(self.cfg, split, self.dataset_config),
             batch_size=stage.batch_size,
             shuffle=stage.data.shuffle,
             num_workers=workers,
@@ -203,6 +210,8 @@ class BaseLightningExperiment(BaseExperiment):
             ),
             LearningRateMonitor(logging_interval="step"),
         ]
+        if self.ema is not None:
+            callbacks.append(self.ema)
         if self.cfg.wandb.sync_from_login_node:
             from wandb_osh.lightning_hooks import TriggerWandbSyncLightningCallback
 

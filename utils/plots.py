@@ -9,17 +9,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_per_frame_curves(path: Path, curves: dict[str, np.ndarray], n_context: int, window: int, title: str) -> Path:
-    """One panel per metric against the frame index, marking the context and each training-length window."""
+def plot_per_frame_curves(
+    path: Path, curves: dict[str, dict[str, np.ndarray]], n_context: int, window: int, title: str
+) -> Path:
+    """One panel per metric against the frame index, one line per predictor (the model first, then baselines),
+    marking each training-length window."""
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
-    for ax, (name, values) in zip(axes[0], curves.items(), strict=True):
-        frames = np.arange(n_context, n_context + len(values))
-        ax.plot(frames, values, marker=".")
-        for boundary in range(window, frames[-1] + 1, window):
+    for ax, (metric, lines) in zip(axes[0], curves.items(), strict=True):
+        for index, (label, values) in enumerate(lines.items()):
+            frames = np.arange(n_context, n_context + len(values))
+            style = {"marker": ".", "linewidth": 2} if index == 0 else {"linestyle": ":", "linewidth": 1.2}
+            ax.plot(frames, values, label=label, **style)
+        for boundary in range(window, n_context + len(values), window):
             ax.axvline(boundary - 0.5, color="grey", linewidth=0.5, linestyle="--")
         ax.set_xlabel("frame (dashed: multiples of the training length)")
-        ax.set_ylabel(name)
+        ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
     return save_figure(fig, path, title)
 
 

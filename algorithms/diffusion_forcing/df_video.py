@@ -10,6 +10,7 @@ from torch import Tensor
 from utils.perceptual_metrics import MetricWeightsConfig, PerceptualMetric, PerceptualMetrics
 from utils.plots import plot_per_frame_curves
 from utils.typed_config import ConfigError, require
+from utils.video_baselines import baseline_predictions
 from utils.video_io import side_by_side, write_video
 from utils.video_metrics import frame_metrics, per_frame_errors
 
@@ -17,6 +18,8 @@ from .checkpoint_layouts import original_unet_key
 from .df_base import DFBaseConfig, DiffusionForcingBase
 from .models.diffusion import DiffusionConfig
 from .models.unet3d import UNet3D, UNet3DConfig
+
+MODEL = "model"  # the model's metrics are logged as `<stage>/<metric>`, a baseline's as `<stage>/<baseline>/<metric>`
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,7 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         )
         super().__init__(config, config.diffusion, network)
         self._videos: list[tuple[Tensor, Tensor]] = []
-        self._frame_errors: dict[str, Tensor] = {}
+        self._frame_errors: dict[str, dict[str, Tensor]] = {}
         self.perceptual = PerceptualMetrics(config.metrics, config.metric_weights)
         self._clips = 0
 
@@ -111,10 +114,14 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         generator = torch.Generator(device=videos.device).manual_seed(batch_idx)
         prediction = self.sampler.rollout(videos[:, :n_context], videos.shape[1], cond, generator, progress=True)
         generated, truth = (prediction[:, n_context:] + 1) / 2, (videos[:, n_context:] + 1) / 2
-        metrics = frame_metrics(generated, truth)
-        self.log_dict({f"{stage}/{k}": v for k, v in metrics.items()}, batch_size=len(videos), sync_dist=True)
-        for name, summed in per_frame_errors(generated, truth).items():
-            self._frame_errors[name] = self._frame_errors.get(name, 0) + summed.cpu()
+        baselines = baseline_predictions((videos[:, :n_context] + 1) / 2, truth.shape[1])
+        for predictor, frames in ({MODEL: generated} | baselines).items():
+            prefix = stage if predictor == MODEL else f"{stage}/{predictor}"
+            metrics = frame_metrics(frames, truth)
+            self.log_dict({f"{prefix}/{k}": v for k, v in metrics.items()}, batch_size=len(videos), sync_dist=True)
+            for name, summed in per_frame_errors(frames, truth).items():
+                curve = self._frame_errors.setdefault(name, {})
+                curve[predictor] = curve.get(predictor, 0) + summed.cpu()
         self._clips += len(videos)
         self.perceptual.update((prediction + 1) / 2, (videos + 1) / 2)
         room = self.config.logged_videos - len(self._videos)
@@ -133,11 +140,12 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         self._write_frame_curves(stage)
 
     def _write_frame_curves(self, stage: str) -> None:
-        """Per-frame MSE / PSNR against the frame index: how a (long) rollout drifts from the ground truth."""
+        """Per-frame MSE / PSNR of the model and the baselines against the frame index: how a (long) rollout
+        drifts from the ground truth, and from when on copying the last context frame would have done better."""
         errors, clips, self._frame_errors, self._clips = self._frame_errors, self._clips, {}, 0
         if not errors or not self.trainer.is_global_zero:
             return
-        curves = {name: (summed / clips).numpy() for name, summed in errors.items()}
+        curves = {metric: {who: (s / clips).numpy() for who, s in lines.items()} for metric, lines in errors.items()}
         folder = Path(self.trainer.default_root_dir) / "plots"
         path = plot_per_frame_curves(
             folder / f"{stage}_per_frame_step{self.step}.png",
