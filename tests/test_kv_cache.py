@@ -25,15 +25,33 @@ def randomised_unet(causal: bool) -> nn.Module:
     return model.eval()
 
 
+class CountingNetwork(nn.Module):
+    """Counts the frames (per batch element) that go through the wrapped network, independently of the sampler."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+        self.frames = 0
+
+    def forward(self, x: torch.Tensor, *args: object) -> torch.Tensor:
+        self.frames += x.shape[1]
+        return self.network(x, *args)
+
+
 def sampler(network: nn.Module, kind: str, kv_cache: bool, chunk_size: int = 1, eta: float = 0.0) -> Sampler:
     diffusion = Diffusion(DiffusionConfig(sampling_timesteps=3, ddim_sampling_eta=eta, stabilization_level=15))
-    return Sampler(diffusion, network, kind, WINDOW, chunk_size, uncertainty_scale=1.0, kv_cache=kv_cache)
+    counted = CountingNetwork(network)
+    return Sampler(diffusion, counted, kind, WINDOW, chunk_size, uncertainty_scale=1.0, kv_cache=kv_cache)
 
 
-def rollout(s: Sampler, length: int) -> torch.Tensor:
+def frames(s: Sampler) -> int:
+    return s.network.frames
+
+
+def rollout(s: Sampler, length: int, noise_seed: int = 2) -> torch.Tensor:
     torch.manual_seed(1)
     context, cond = torch.rand(2, 2, 3, 16, 16) * 2 - 1, torch.randn(2, length, 2)
-    return s.rollout(context, length, cond, torch.Generator().manual_seed(2))
+    return s.rollout(context, length, cond, torch.Generator().manual_seed(noise_seed))
 
 
 @pytest.mark.parametrize("kind", SCHEDULING_MATRICES)
@@ -44,7 +62,7 @@ def test_cache_matches_recompute_within_a_window(kind: str, chunk_size: int) -> 
     expected, got = rollout(recompute, WINDOW), rollout(cached, WINDOW)
     assert got.shape == (2, WINDOW, 3, 16, 16)
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
-    assert cached.frame_passes < recompute.frame_passes
+    assert frames(cached) < frames(recompute)
 
 
 def test_cache_matches_recompute_with_stochastic_ddim() -> None:
@@ -58,8 +76,9 @@ def test_autoregressive_cache_runs_each_new_frame_once_per_step() -> None:
     network = randomised_unet(causal=True)
     recompute, cached = sampler(network, "autoregressive", False), sampler(network, "autoregressive", True)
     rollout(recompute, WINDOW), rollout(cached, WINDOW)
-    assert recompute.frame_passes == 3 * (3 + 4 + 5 + 6)
-    assert cached.frame_passes == 4 * 3 + 2 + 3
+    assert frames(recompute) == 3 * (3 + 4 + 5 + 6)
+    assert frames(cached) == 4 * 3 + 2 + 3
+    assert (cached.frame_passes, recompute.frame_passes) == (frames(cached), frames(recompute)), "benchmarks' count"
 
 
 def test_non_causal_model_falls_back_to_recompute() -> None:
@@ -111,11 +130,15 @@ def test_sliding_windows_keep_the_cache_within_the_window(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(TemporalKVCache, "evict_before", recording_evict)
     video = rollout(cached, 3 * WINDOW)
-    assert video.shape[1] == 3 * WINDOW and torch.isfinite(video).all()
     assert len(sizes) == 3 * WINDOW - 2 and max(sizes) == WINDOW - 2
     recompute = sampler(network, "autoregressive", False)
-    rollout(recompute, 3 * WINDOW)
-    assert cached.frame_passes * 4 < recompute.frame_passes
+    expected = rollout(recompute, 3 * WINDOW)
+    assert frames(cached) * 4 < frames(recompute)
+    # exact in the first window; later the cache keeps keys/values computed when older frames were still visible
+    torch.testing.assert_close(video[:, :WINDOW], expected[:, :WINDOW], atol=1e-4, rtol=0)
+    drift = (video - expected).abs().mean().item()
+    other_noise = (rollout(recompute, 3 * WINDOW, noise_seed=3) - expected).abs().mean().item()
+    assert drift < other_noise / 1000, "the rolled cache follows recomputation, far closer than another sample"
 
 
 @pytest.mark.gpu

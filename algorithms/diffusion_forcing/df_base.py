@@ -142,11 +142,25 @@ class DiffusionForcingBase(pl.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         x0, cond, mask = self.tokens(batch)
         k = torch.randint(0, self.diffusion.config.timesteps, x0.shape[:2], device=x0.device)
-        noise = self.diffusion.clipped_noise(x0.shape, x0)
-        prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, cond, None)
-        loss = self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, mask)
+        loss = self.denoising_loss(x0, k, cond, mask)
         self.log("training/loss", loss, prog_bar=True, batch_size=x0.shape[0])
         return loss
+
+    def denoising_loss(
+        self,
+        x0: Tensor,
+        k: Tensor,
+        cond: Tensor | None,
+        token_weights: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The DF objective for clean tokens x0 at levels k (B, T): noise them, predict, weigh the error.
+
+        Training draws its own noise; a `generator` fixes it, so the loss of one batch can be compared over time.
+        """
+        noise = self.diffusion.clipped_noise(x0.shape, x0, generator)
+        prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, cond, None)
+        return self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, token_weights)
 
     def configure_optimizers(self) -> dict:
         cfg = self.config

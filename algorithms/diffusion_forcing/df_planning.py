@@ -147,9 +147,7 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         if torch.rand(()) < 0.5:
             k[:, 0] = torch.randint(0, timesteps // 4, (batch_size,), device=x0.device)
         weights = torch.where(padding, PADDING_LOSS_WEIGHT, 1.0)
-        noise = self.diffusion.clipped_noise(x0.shape, x0)
-        prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, None, None)
-        loss = self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, weights)
+        loss = self.denoising_loss(x0, k, None, weights)
         self.log("training/loss", loss, prog_bar=True, batch_size=batch_size)
         return loss
 
