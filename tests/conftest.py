@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from datasets.video.crafter_video import generate_episode
-from datasets.video.simulated_episodes import generate_split
+from datasets.video.crafter_video import CrafterDatasetConfig, CrafterVideoDataset
+from utils.typed_config import build
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(ROOT / "configurations")
@@ -75,9 +74,9 @@ def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
 def crafter_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny Crafter episodes, generated once per session (the same generator the demo uses)."""
     root = tmp_path_factory.mktemp("crafter")
-    for i, (split, count) in enumerate(TINY_EPISODES.items()):
-        generate = partial(generate_episode, length=TINY_EPISODE_LENGTH, size=TINY_RENDER, hold=4.0)
-        generate_split(root / split, count, 1000 + 500 * i, generate, "crafter")
+    cfg = compose_config(tiny_overrides(root, root / "unused"), root / "unused")
+    for split in TINY_EPISODES:
+        CrafterVideoDataset(build(CrafterDatasetConfig, cfg.dataset, "dataset"), split)
     return root
 
 

@@ -82,3 +82,32 @@ def test_missing_data_dir_is_a_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="dataset.save_dir: no episodes"):
         VideoEpisodeDataset(VideoDatasetConfig(save_dir=str(tmp_path), resolution=16, n_frames=2), "training")
+
+
+def small_crafter(save_dir: Path, **changes: object) -> CrafterDatasetConfig:
+    settings = dict(save_dir=str(save_dir), resolution=16, n_frames=2, validation_episodes=2, episode_length=6)
+    return CrafterDatasetConfig(**{**settings, "render_size": 32, **changes})
+
+
+def test_a_cache_generated_with_other_settings_is_refused(tmp_path: Path) -> None:
+    from utils.typed_config import ConfigError
+
+    CrafterVideoDataset(small_crafter(tmp_path), "validation")
+    with pytest.raises(ConfigError, match=r"dataset.save_dir: .* generated with size 32 \(now 48\)"):
+        CrafterVideoDataset(small_crafter(tmp_path, render_size=48), "validation")
+    with pytest.raises(ConfigError, match=r"generated with first_seed 500000 \(now 1500000\)"):
+        CrafterVideoDataset(small_crafter(tmp_path, seed=1), "validation")
+
+
+def test_a_cache_with_more_episodes_is_read_up_to_the_configured_count(tmp_path: Path) -> None:
+    CrafterVideoDataset(small_crafter(tmp_path, validation_episodes=3), "validation")
+    assert len(CrafterVideoDataset(small_crafter(tmp_path, validation_episodes=2), "validation")) == 2
+
+
+def test_an_unrecorded_cache_is_refused(tmp_path: Path) -> None:
+    from utils.typed_config import ConfigError
+
+    (tmp_path / "validation").mkdir()
+    np.savez(tmp_path / "validation" / "episode_00000.npz", video=np.zeros((6, 32, 32, 3)), actions=np.zeros(6))
+    with pytest.raises(ConfigError, match="without a generation.json"):
+        CrafterVideoDataset(small_crafter(tmp_path), "validation")

@@ -47,6 +47,7 @@ def test_two_step_training_then_an_eight_times_longer_rollout(tmp_path: Path, ru
     assert sorted(p.name for p in (tmp_path / "vizdoom" / "training").iterdir()) == [
         "episode_00000.npz",
         "episode_00001.npz",
+        "generation.json",
     ]
     checkpoint = run_dir / "checkpoints" / "last.ckpt"
     rollout = run_main(

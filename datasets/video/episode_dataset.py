@@ -63,7 +63,7 @@ class VideoEpisodeDataset(Dataset):
         self.split = split
         self.prepare()
         folder = self.split_dir
-        self.episodes = sorted(folder.glob("*.npz"))[: config.subset]
+        self.episodes = sorted(folder.glob("*.npz"))[: self.episode_count]
         if not self.episodes:
             raise ConfigError("dataset.save_dir", f"no episodes (*.npz) in {folder}")
         self.lengths = [len(self.actions(path)) for path in self.episodes]
@@ -83,6 +83,11 @@ class VideoEpisodeDataset(Dataset):
 
     def prepare(self) -> None:
         """Make the split available on disk (generate or download); the base class expects it present."""
+
+    @property
+    def episode_count(self) -> int | None:
+        """How many episodes (sorted by file name) to read; None = all."""
+        return self.config.subset
 
     def actions(self, path: Path) -> np.ndarray:
         """All actions (L,) of one episode; its length is the episode's length in frames."""

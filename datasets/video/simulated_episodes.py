@@ -4,8 +4,12 @@ A simulator module supplies `generate_episode(seed, length, size, hold) -> (vide
 actions (L,))`; this module writes the missing episodes of a split, one process per core, under a progress bar.
 Each file is written under a temporary name and renamed when complete, so an interrupted generation resumes
 with the episodes it lacks. Episode i of a split uses seed `first_seed + i`: generation is deterministic.
+`generation.json` in each split folder records what generated it (simulator, seeds, length, render size, action
+hold); a folder made with other settings is refused with one line instead of being mixed in, and a folder with
+more episodes than configured is read only up to the configured count.
 """
 
+import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -17,7 +21,7 @@ from typing import ClassVar
 import numpy as np
 from tqdm.auto import tqdm
 
-from utils.typed_config import require
+from utils.typed_config import ConfigError, require
 
 from .episode_dataset import VideoDatasetConfig, VideoEpisodeDataset
 
@@ -65,9 +69,37 @@ def write_episode(folder: Path, index: int, seed: int, generate: EpisodeGenerato
     partial_file.rename(folder / f"episode_{index:05d}.npz")
 
 
-def generate_split(folder: Path, episodes: int, first_seed: int, generate: EpisodeGenerator, name: str) -> None:
-    """Write the `episode_XXXXX.npz` files that are missing, one process per CPU core."""
+GENERATION_FILE = "generation.json"
+
+
+def check_generation(folder: Path, settings: dict[str, object]) -> None:
+    """Record `settings` as what generated `folder`, or refuse a folder generated with other ones."""
+    record = folder / GENERATION_FILE
+    if record.exists():
+        recorded = json.loads(record.read_text())
+        if recorded != settings:
+            changed = ", ".join(f"{k} {recorded.get(k)} (now {v})" for k, v in settings.items() if recorded.get(k) != v)
+            raise ConfigError(
+                "dataset.save_dir",
+                f"{folder} holds episodes generated with {changed}: delete it or choose another dataset.save_dir",
+            )
+        return
+    if any(folder.glob("*.npz")):
+        raise ConfigError(
+            "dataset.save_dir",
+            f"{folder} holds episodes without a {GENERATION_FILE} saying how they were generated (an older "
+            "version's cache): delete it or choose another dataset.save_dir",
+        )
     folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(settings, indent=2))
+
+
+def generate_split(
+    folder: Path, episodes: int, first_seed: int, generate: EpisodeGenerator, name: str, settings: dict[str, object]
+) -> None:
+    """Write the `episode_XXXXX.npz` files that are missing, one process per CPU core; `settings` (besides the
+    simulator's name and first seed) say what else generated them."""
+    check_generation(folder, {"simulator": name, "first_seed": first_seed, **settings})
     missing = [i for i in range(episodes) if not (folder / f"episode_{i:05d}.npz").exists()]
     if not missing:
         return
@@ -92,5 +124,12 @@ class SimulatedVideoDataset(VideoEpisodeDataset):
         training = self.split == "training"
         episodes = cfg.training_episodes if training else cfg.validation_episodes
         first_seed = cfg.seed * 1_000_000 + (0 if training else 500_000)
-        generate = partial(self.generate_episode, length=cfg.episode_length, size=cfg.render_size, hold=cfg.action_hold)
-        generate_split(self.split_dir, episodes, first_seed, generate, self.simulator_name)
+        settings = {"length": cfg.episode_length, "size": cfg.render_size, "hold": cfg.action_hold}
+        generate = partial(self.generate_episode, **settings)
+        generate_split(self.split_dir, episodes, first_seed, generate, self.simulator_name, settings)
+
+    @property
+    def episode_count(self) -> int | None:
+        cfg = self.config
+        configured = cfg.training_episodes if self.split == "training" else cfg.validation_episodes
+        return configured if cfg.subset is None else min(cfg.subset, configured)
