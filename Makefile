@@ -1,4 +1,4 @@
-# Quick start: `make demo` (set up, then train + sample on the embedded Crafter data) and `make test`.
+# Quick start: `make demo` (set up, then train the shipped Crafter model briefly and sample it) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,7 +13,7 @@ $(VENV)/.installed: requirements.txt
 setup: $(VENV)/.installed
 
 demo: setup
-	$(BIN)/python -m main +name=demo
+	$(BIN)/python -m main +name=demo +recipe=crafter_demo
 
 test: setup
 	$(BIN)/python -m pytest -m "not slow and not gpu"

@@ -236,7 +236,9 @@ class BaseLightningExperiment(BaseExperiment):
             ckpt_path=str(self.resume_path) if self.resume_path else None,
         )
         trainer.save_checkpoint(checkpoint_dir / "last.ckpt")
-        log.info("checkpoint: %s", checkpoint_dir / "last.ckpt")
+        processes = f"{trainer.world_size} processes" if trainer.world_size > 1 else "1 process"
+        last = checkpoint_dir / "last.ckpt"
+        log.info("trained to step %d on %s; checkpoint: %s", trainer.global_step, processes, last)
 
     def validation(self) -> None:
         """Sample from the context frames of the validation clips and log metrics and videos."""

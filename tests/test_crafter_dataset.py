@@ -21,6 +21,25 @@ def test_episodes_are_deterministic_by_seed() -> None:
     assert not np.array_equal(generate_episode(8, 12, 32, 4.0)[0], video_a)
 
 
+def test_episodes_are_identical_across_processes() -> None:
+    """Crafter orders creatures by memory address; generation must not (two fresh processes, one episode)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    script = (
+        "import hashlib, numpy as np; from datasets.video.crafter_video import rollout; "
+        "frames, actions = rollout(12345, 120, 64, 4.0); video = np.stack(frames); "
+        "print(hashlib.md5(video.tobytes() + actions.tobytes()).hexdigest())"
+    )
+    hashes = {
+        subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        for _ in range(3)
+    }
+    assert len(hashes) == 1, hashes
+
+
 def test_actions_persist() -> None:
     actions = persistent_actions(np.random.default_rng(0), 2000, hold=5.0)
     assert actions[0] == 0 and actions.max() < CRAFTER_ACTIONS and 6 not in actions

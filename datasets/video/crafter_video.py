@@ -54,8 +54,15 @@ def rollout(episode_seed: int, length: int, size: int, hold: float) -> tuple[lis
     """Frames until the episode ends or reaches `length`, and the actions drawn for it."""
     import crafter
 
+    class ReproducibleEnv(crafter.Env):
+        """Crafter keeps each chunk's creatures in a set, ordered by memory address, and despawns the i-th of
+        them: which one differed between processes. Handing them over sorted by position fixes the order."""
+
+        def _balance_object(self, chunk: tuple, objs: set, *args: object) -> None:
+            super()._balance_object(chunk, sorted(objs, key=lambda obj: tuple(obj.pos)), *args)
+
     actions = persistent_actions(np.random.default_rng(episode_seed), length, hold)
-    env = crafter.Env(size=(size, size), seed=episode_seed, reward=False)
+    env = ReproducibleEnv(size=(size, size), seed=episode_seed, reward=False)
     frames = [env.reset()]
     for action in actions[1:]:
         observation, _, done, _ = env.step(int(action))
