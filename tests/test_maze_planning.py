@@ -160,7 +160,7 @@ def test_train_two_steps_then_evaluate_one_episode(tmp_path: Path) -> None:
     periodic = torch.load(run_dir / "checkpoints" / "epoch=0-step=1.ckpt", weights_only=False)
     assert int(periodic["state_dict"]["trained_steps"]) == periodic["global_step"] == 1  # videos/plots name it
     metrics = json.loads((run_dir / "validation_metrics.json").read_text())
-    assert 0 <= metrics["validation/episode_reward"] <= 600 and metrics["validation/first_reach"] <= 600
+    assert set(metrics) >= {"validation/episode_reward", "validation/first_reach", "validation/success"}
     assert metrics["validation/reference/d4rl_max"] == pytest.approx(277.39)
     assert metrics["validation/reference/expert_return"] > 100 and metrics["validation/reference/random_return"] < 50
     assert (run_dir / "plots" / "validation_episodes_step2.png").stat().st_size > 10_000
