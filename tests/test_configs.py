@@ -82,3 +82,15 @@ def test_seed_command_line_keys(tmp_path: Path) -> None:
     assert config.weight_decay == 1e-3 and config.causal is False and config.debug is True
     assert config.scheduling_matrix == "full_sequence" and config.chunk_size == 2
     assert config.validation_multiplier == 8
+
+
+def test_the_demo_recipe_loads_the_shipped_weights(tmp_path: Path) -> None:
+    """`make demo` = `+recipe=crafter_demo`: the weights this project ships fit the demo's network as they are."""
+    from experiments.exp_video import VideoPredictionExperiment
+    from tests.conftest import ROOT, compose_config
+
+    cfg = compose_config(["+name=demo", "+recipe=crafter_demo"], tmp_path / "run")
+    shipped = ROOT / cfg.load
+    assert shipped.stat().st_size < 25 * 2**20
+    algorithm = VideoPredictionExperiment.build_algorithm(cfg, shipped)
+    assert algorithm.step > 0 and cfg.dataset.render_size == cfg.dataset.resolution == 32
