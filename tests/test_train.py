@@ -55,6 +55,17 @@ def copy_last_mse(overrides: list[str]) -> float:
     return float(torch.stack(errors).mean())
 
 
+def test_training_from_loaded_weights_counts_their_steps_on(tiny: list[str], run_main) -> None:
+    first = run_main(tiny)
+    run_dir = run_main([*tiny, f"load={first / 'checkpoints' / 'last.ckpt'}", "experiment.tasks=[training,validation]"])
+    state = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    assert int(state["trained_steps"]) == 4, "2 steps before load= and 2 after"
+    assert [v.name for v in (run_dir / "videos").glob("*.mp4")] == ["validation_step4_0.mp4"]
+    resumed = run_main([*tiny, f"resume={run_id(run_dir)}", "experiment.training.max_steps=3"])
+    state = torch.load(resumed / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+    assert int(state["trained_steps"]) == 5
+
+
 def test_load_by_run_id_and_test_task(tiny: list[str], run_main) -> None:
     trained = run_main(tiny)
     run_dir = run_main([*tiny, f"load={run_id(trained)}", "experiment.tasks=[test]"])

@@ -82,6 +82,7 @@ class DiffusionForcingBase(pl.LightningModule):
         self.diffusion = Diffusion(diffusion, config.frames_per_token)
         self.model = network
         self.register_buffer("trained_steps", torch.zeros((), dtype=torch.long))
+        self._step_offset = 0
 
     @classmethod
     def adapt_to_original(cls, config: DFBaseConfig) -> tuple[DFBaseConfig, list[str]]:
@@ -112,11 +113,16 @@ class DiffusionForcingBase(pl.LightningModule):
 
     @property
     def step(self) -> int:
-        """Optimiser steps these weights have had, also in a validation-only run after `load=` or training."""
-        return max(self.global_step, int(self.trained_steps))
+        """Optimiser steps these weights have had: also counts the steps of weights started from with `load=`, and
+        holds in a validation-only run."""
+        return max(self._step_offset + self.global_step, int(self.trained_steps))
+
+    def on_train_start(self) -> None:
+        # weights from `load=` arrive with their steps and a trainer at 0; a resumed run restores both
+        self._step_offset = max(int(self.trained_steps) - self.global_step, 0)
 
     def on_train_batch_end(self, *args: object) -> None:
-        self.trained_steps.fill_(self.global_step)
+        self.trained_steps.fill_(self._step_offset + self.global_step)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # callbacks checkpoint before this module's on_train_batch_end has counted the step just taken
