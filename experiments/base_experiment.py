@@ -202,6 +202,8 @@ class BaseLightningExperiment(BaseExperiment):
         callbacks = [
             ModelCheckpoint(
                 dirpath=checkpoint_dir,
+                filename="step_{step}",  # no '=' in the name: Hydra's override grammar would stop `load=<file>`
+                auto_insert_metric_name=False,
                 every_n_train_steps=ckpt.every_n_train_steps,
                 every_n_epochs=ckpt.every_n_epochs,
                 train_time_interval=ckpt.train_time_interval,

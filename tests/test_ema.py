@@ -20,7 +20,7 @@ def test_warmup_decay_follows_its_closed_form() -> None:
 def test_checkpoints_hold_the_average_and_the_raw_weights(tiny: list[str], run_main) -> None:
     run_dir = run_main([*tiny, "experiment.ema.enable=true"])
     first, second = (
-        torch.load(run_dir / "checkpoints" / f"epoch=0-step={s}.ckpt", map_location="cpu", weights_only=False)
+        torch.load(run_dir / "checkpoints" / f"step_{s}.ckpt", map_location="cpu", weights_only=False)
         for s in (1, 2)
     )
     w1, w2, average = first["current_model_state"], second["current_model_state"], second["state_dict"]

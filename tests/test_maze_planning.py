@@ -157,7 +157,7 @@ def test_train_two_steps_then_evaluate_one_episode(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     run_dir = next((tmp_path / "outputs").glob("*/*"))
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
-    periodic = torch.load(run_dir / "checkpoints" / "epoch=0-step=1.ckpt", weights_only=False)
+    periodic = torch.load(run_dir / "checkpoints" / "step_1.ckpt", weights_only=False)
     assert int(periodic["state_dict"]["trained_steps"]) == periodic["global_step"] == 1  # videos/plots name it
     metrics = json.loads((run_dir / "validation_metrics.json").read_text())
     assert set(metrics) >= {"validation/episode_reward", "validation/first_reach", "validation/success"}
