@@ -48,10 +48,10 @@ def frames(s: Sampler) -> int:
     return s.network.frames
 
 
-def rollout(s: Sampler, length: int, noise_seed: int = 2) -> torch.Tensor:
+def rollout(s: Sampler, length: int) -> torch.Tensor:
     torch.manual_seed(1)
     context, cond = torch.rand(2, 2, 3, 16, 16) * 2 - 1, torch.randn(2, length, 2)
-    return s.rollout(context, length, cond, torch.Generator().manual_seed(noise_seed))
+    return s.rollout(context, length, cond, torch.Generator().manual_seed(2))
 
 
 @pytest.mark.parametrize("kind", SCHEDULING_MATRICES)
@@ -136,9 +136,8 @@ def test_sliding_windows_keep_the_cache_within_the_window(monkeypatch: pytest.Mo
     assert frames(cached) * 4 < frames(recompute)
     # exact in the first window; later the cache keeps keys/values computed when older frames were still visible
     torch.testing.assert_close(video[:, :WINDOW], expected[:, :WINDOW], atol=1e-4, rtol=0)
-    drift = (video - expected).abs().mean().item()
-    other_noise = (rollout(recompute, 3 * WINDOW, noise_seed=3) - expected).abs().mean().item()
-    assert drift < other_noise / 1000, "the rolled cache follows recomputation, far closer than another sample"
+    drift = (video - expected)[:, WINDOW:].abs().mean().item()
+    assert drift < 1e-3 * expected[:, WINDOW:].std().item(), "the rolled cache follows recomputation closely"
 
 
 @pytest.mark.gpu

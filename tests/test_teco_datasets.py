@@ -173,7 +173,9 @@ def test_two_step_training_on_each_teco_config(dataset: str, tmp_path: Path, run
         run_dir = run_main(overrides)
     assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
     metrics = json.loads((run_dir / "validation_metrics.json").read_text())
-    assert set(metrics) == {"validation/mse", "validation/psnr", "validation/ssim"}
+    scores = ("mse", "psnr", "ssim")
+    predictors = ("validation", "validation/copy_last", "validation/mean_colour")
+    assert set(metrics) == {f"{who}/{score}" for who in predictors for score in scores}
     assert list((run_dir / "videos").glob("validation_*.mp4"))
 
 
