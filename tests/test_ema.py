@@ -20,8 +20,7 @@ def test_warmup_decay_follows_its_closed_form() -> None:
 def test_checkpoints_hold_the_average_and_the_raw_weights(tiny: list[str], run_main) -> None:
     run_dir = run_main([*tiny, "experiment.ema.enable=true"])
     first, second = (
-        torch.load(run_dir / "checkpoints" / f"step_{s}.ckpt", map_location="cpu", weights_only=False)
-        for s in (1, 2)
+        torch.load(run_dir / "checkpoints" / f"step_{s}.ckpt", map_location="cpu", weights_only=False) for s in (1, 2)
     )
     w1, w2, average = first["current_model_state"], second["current_model_state"], second["state_dict"]
     key = "model.out.weight" if "model.out.weight" in w1 else next(k for k in w1 if k.endswith(".weight"))
@@ -29,6 +28,7 @@ def test_checkpoints_hold_the_average_and_the_raw_weights(tiny: list[str], run_m
     # the first update copies w1; the second moves 9/11 of the way to w2
     torch.testing.assert_close(average[key], w2[key] * 9 / 11 + w1[key] * 2 / 11)
     assert int(average["trained_steps"]) == 2
+    assert [v.name for v in (run_dir / "videos").glob("*.mp4")] == ["validation_step2_0.mp4"], "counted after EMA"
 
 
 def test_decay_outside_zero_one_is_refused(tiny: list[str], run_main) -> None:

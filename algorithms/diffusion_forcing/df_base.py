@@ -124,6 +124,10 @@ class DiffusionForcingBase(pl.LightningModule):
     def on_train_batch_end(self, *args: object) -> None:
         self.trained_steps.fill_(self._step_offset + self.global_step)
 
+    def on_train_end(self) -> None:
+        # after callbacks: `experiment.ema` has just copied in the average, whose counter lags one step
+        self.trained_steps.fill_(self._step_offset + self.global_step)
+
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # callbacks checkpoint before this module's on_train_batch_end has counted the step just taken
         checkpoint["state_dict"]["trained_steps"] = torch.tensor(self.step)
