@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments import experiment_class
 from utils.cluster import SLURM_DIR, SlurmClusterConfig, on_compute_node, submit, with_job_settings
+from utils.config_groups import check_group_overrides
 from utils.typed_config import ConfigError, build
 
 log = logging.getLogger("main")
@@ -54,4 +55,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    try:
+        check_group_overrides(sys.argv[1:])
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     main()

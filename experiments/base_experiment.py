@@ -20,6 +20,8 @@ from utils.ema import WarmupEMA
 from utils.typed_config import ConfigError, build
 from utils.wandb_logging import WANDB_MODES, make_wandb_logger
 
+from .experiment_config import ExperimentConfig
+
 log = logging.getLogger(__name__)
 
 # A registry entry: the typed config dataclass and the class built from it.
@@ -71,6 +73,7 @@ class BaseLightningExperiment(BaseExperiment):
 
     def __init__(self, cfg: DictConfig, output_dir: Path) -> None:
         super().__init__(cfg, output_dir)
+        self.config = build(ExperimentConfig, cfg.experiment, "experiment")
         self.name = str(cfg.name)
         outputs_root = Path(cfg.output_root)
         wandb_mode = cfg.wandb.mode
@@ -89,8 +92,7 @@ class BaseLightningExperiment(BaseExperiment):
             raise ConfigError("resume", f"{self.resume_path} is a DF v1.5 checkpoint: start from it with load=")
         restarted = read_run_id(output_dir)  # a requeued slurm job resumes in its own run directory
         self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
-        ema = cfg.experiment.ema
-        self.ema = WarmupEMA(float(ema.decay)) if ema.enable else None
+        self.ema = WarmupEMA(self.config.ema.decay) if self.config.ema.enable else None
         self.dataset_config = self.build_dataset_config(cfg)  # first: algorithm keys interpolate dataset keys
         self.algorithm = self.build_algorithm(cfg, self.load_path)
         self._prepare_data()
@@ -107,6 +109,7 @@ class BaseLightningExperiment(BaseExperiment):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
+        build(ExperimentConfig, cfg.experiment, "experiment")
         for group, registry in (("dataset", cls.compatible_datasets), ("algorithm", cls.compatible_algorithms)):
             build(cls._lookup(cfg, group, registry)[0], cfg[group], group)
 

@@ -66,7 +66,14 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _convert(inner[0], value, key)
+        if len(inner) == 1:
+            return _convert(inner[0], value, key)
+        for alternative in inner:
+            try:
+                return _convert(alternative, value, key)
+            except ConfigError:
+                continue
+        raise ConfigError(key, f"expected {' or '.join(map(_describe, args))}, got {value!r}")
     if origin in (tuple, list):
         if isinstance(value, ListConfig):
             value = list(value)
@@ -90,3 +97,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
             raise ConfigError(key, f"expected a string, got {value!r}")
         return value
     return value
+
+
+def _describe(hint: Any) -> str:
+    """How a type reads in an error message."""
+    if typing.get_origin(hint) in (tuple, list):
+        return "a list like [1,2]"
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", type(None): "null"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
