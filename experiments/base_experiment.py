@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import torch
 import wandb
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
 from algorithms.diffusion_forcing.checkpoint_layouts import checkpoint_layout
-from utils.checkpoints import CHECKPOINT_DIR, read_run_id, resolve_checkpoint, write_run_file
+from utils.atomic_checkpoint_io import AtomicCheckpointIO
+from utils.checkpoints import CHECKPOINT_DIR, load_checkpoint, read_run_id, resolve_checkpoint, write_run_file
 from utils.ema import WarmupEMA
 from utils.typed_config import ConfigError, build
 from utils.wandb_logging import WANDB_MODES, make_wandb_logger
@@ -75,6 +75,7 @@ class BaseLightningExperiment(BaseExperiment):
         super().__init__(cfg, output_dir)
         self.config = build(ExperimentConfig, cfg.experiment, "experiment")
         self.name = str(cfg.name)
+        self.trusted = bool(cfg.trust_checkpoint)
         outputs_root = Path(cfg.output_root)
         wandb_mode = cfg.wandb.mode
         if wandb_mode not in WANDB_MODES:
@@ -85,10 +86,11 @@ class BaseLightningExperiment(BaseExperiment):
             entity=cfg.wandb.entity,
             project=cfg.wandb.project,
             download_dir=output_dir / "downloaded",
+            trusted=self.trusted,
         )
         self.resume_path = resolve_checkpoint("resume", str(cfg.resume), **lookup) if cfg.resume else None
         self.load_path = resolve_checkpoint("load", str(cfg.load), **lookup) if cfg.load else None
-        if self.resume_path is not None and _read_checkpoint("resume", self.resume_path)[1] == "original":
+        if self.resume_path is not None and _read_checkpoint("resume", self.resume_path, self.trusted)[1] == "original":
             raise ConfigError("resume", f"{self.resume_path} is a DF v1.5 checkpoint: start from it with load=")
         restarted = read_run_id(output_dir)  # a requeued slurm job resumes in its own run directory
         self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
@@ -127,7 +129,7 @@ class BaseLightningExperiment(BaseExperiment):
         config = build(config_cls, cfg.algorithm, "algorithm")
         if load_path is None:
             return algorithm_cls(config)
-        checkpoint, layout = _read_checkpoint("load", load_path)
+        checkpoint, layout = _read_checkpoint("load", load_path, bool(cfg.get("trust_checkpoint", False)))
         if layout == "original":
             config, changes = algorithm_cls.adapt_to_original(config)
             for line in changes:
@@ -184,6 +186,7 @@ class BaseLightningExperiment(BaseExperiment):
             strategy=exp.strategy,
             precision=stage.precision,
             logger=self.logger,
+            plugins=[AtomicCheckpointIO()],
             default_root_dir=str(self.output_dir),
             detect_anomaly=bool(self.cfg.debug),
             num_sanity_val_steps=0,
@@ -239,6 +242,7 @@ class BaseLightningExperiment(BaseExperiment):
             train_dataloaders=self._loader("training", train),
             val_dataloaders=self._loader("validation", val),
             ckpt_path=str(self.resume_path) if self.resume_path else None,
+            weights_only=not self.trusted,
         )
         trainer.save_checkpoint(checkpoint_dir / "last.ckpt")
         processes = f"{trainer.world_size} processes" if trainer.world_size > 1 else "1 process"
@@ -258,13 +262,14 @@ class BaseLightningExperiment(BaseExperiment):
         self._compile(stage)
         loader = self._loader(split, stage)
         run = trainer.validate if split == "validation" else trainer.test
-        results = run(self.algorithm, dataloaders=loader, ckpt_path=str(self.resume_path) if self.resume_path else None)
+        resume = str(self.resume_path) if self.resume_path else None
+        results = run(self.algorithm, dataloaders=loader, ckpt_path=resume, weights_only=not self.trusted)
         (self.output_dir / f"{split}_metrics.json").write_text(json.dumps(results[0] if results else {}, indent=2))
 
 
-def _read_checkpoint(key: str, path: Path) -> tuple[dict, str]:
+def _read_checkpoint(key: str, path: Path, trusted: bool) -> tuple[dict, str]:
     """The checkpoint at `path` and its layout: "original" (DF v1.5) or "current"; older layouts are refused."""
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    checkpoint = load_checkpoint(key, path, trusted, mmap=True)
     return checkpoint, checkpoint_layout(key, checkpoint, path)
 
 

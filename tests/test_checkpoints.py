@@ -57,3 +57,53 @@ def test_checkpoint_without_state_dict_is_refused(tmp_path: Path) -> None:
     torch.save({"weights": 1}, path)
     with pytest.raises(ConfigError, match="not a Lightning checkpoint"):
         resolve("load", str(path), tmp_path)
+
+
+def test_resume_skips_an_unreadable_newest_checkpoint(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import os
+
+    write_run_file(tmp_path / "a", "abcd1234", "x")
+    good = fake_checkpoint(tmp_path / "a" / "checkpoints" / "step_3.ckpt", 3)
+    cut_short = tmp_path / "a" / "checkpoints" / "step_4.ckpt"
+    cut_short.write_bytes(good.read_bytes()[:100])
+    os.utime(good, (1000, 1000))
+    with caplog.at_level("WARNING"):
+        assert resolve("resume", "abcd1234", tmp_path) == good
+    assert [r.getMessage() for r in caplog.records] == [
+        f"resume: skipped, the newer file cannot be read: {cut_short} is not a readable checkpoint (RuntimeError: "
+        "PytorchStreamReader failed reading zip archive: failed finding central directory)"
+    ]
+
+
+class Pickled:
+    """A class of someone else's code inside a checkpoint: unpickling it could run anything."""
+
+
+def test_checkpoint_with_pickled_objects_needs_trust(tmp_path: Path) -> None:
+    path = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}, "extra": Pickled()}, path)
+    with pytest.raises(ConfigError, match=r"load: .* holds pickled Python objects besides tensors \(tests.test_check"):
+        resolve("load", str(path), tmp_path)
+    with pytest.raises(ConfigError, match="add trust_checkpoint=true"):
+        resolve("load", str(path), tmp_path)
+    assert resolve_checkpoint("load", str(path), tmp_path, False, None, "p", tmp_path, trusted=True) == path
+
+
+def test_atomic_save_leaves_the_old_file_when_interrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from utils.atomic_checkpoint_io import atomic_save
+
+    path = tmp_path / "last.ckpt"
+    atomic_save({"state_dict": {}, "global_step": 1}, path)
+    real_save = torch.save
+
+    def dies_midway(content: object, file: object) -> None:
+        real_save(content, file)
+        file.truncate(50)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_save({"state_dict": {}, "global_step": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path, weights_only=True)["global_step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".last.ckpt.partial", "last.ckpt"]

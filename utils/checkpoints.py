@@ -2,11 +2,17 @@
 (every run writes `run.json` with its id beside its `checkpoints/`) or, for online runs, a wandb artifact."""
 
 import json
+import logging
+import pickle
+import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from utils.typed_config import ConfigError
+
+log = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -38,10 +44,18 @@ def run_dirs(outputs_root: Path, run_id: str) -> list[Path]:
     return dirs
 
 
-def latest_local_checkpoint(outputs_root: Path, run_id: str) -> Path | None:
-    """The most recently written `.ckpt` of run `run_id`, or None when the run has none here."""
+def latest_local_checkpoint(key: str, outputs_root: Path, run_id: str, trusted: bool = False) -> Path | None:
+    """The most recently written readable `.ckpt` of run `run_id`, or None when the run has none here.
+
+    A newer file that cannot be read (a disk that filled up, a copy cut short) is skipped with one logged line.
+    """
     checkpoints = [c for d in run_dirs(outputs_root, run_id) for c in (d / CHECKPOINT_DIR).glob("*.ckpt")]
-    return max(checkpoints, key=lambda c: c.stat().st_mtime, default=None)
+    for checkpoint in sorted(checkpoints, key=lambda c: c.stat().st_mtime, reverse=True):
+        try:
+            return check_checkpoint(key, checkpoint, trusted)
+        except ConfigError as error:
+            log.warning("%s: skipped, the newer file cannot be read: %s", key, error.message)
+    return None
 
 
 def download_wandb_checkpoint(run_id: str, entity: str | None, project: str, destination: Path) -> Path:
@@ -54,20 +68,27 @@ def download_wandb_checkpoint(run_id: str, entity: str | None, project: str, des
 
 
 def resolve_checkpoint(
-    key: str, value: str, outputs_root: Path, online: bool, entity: str | None, project: str, download_dir: Path
+    key: str,
+    value: str,
+    outputs_root: Path,
+    online: bool,
+    entity: str | None,
+    project: str,
+    download_dir: Path,
+    trusted: bool = False,
 ) -> Path:
     """Turn a `load=` / `resume=` value into a readable checkpoint file, or a `ConfigError` naming `key`."""
     path = Path(value).expanduser()
     if path.is_file():
-        return check_checkpoint(key, path)
+        return check_checkpoint(key, path, trusted)
     if key == "load" and (path.suffix == ".ckpt" or "/" in value):
         raise ConfigError(key, f"no checkpoint file at {path}; give an existing .ckpt path or a run id")
-    local = latest_local_checkpoint(outputs_root, value)
+    local = latest_local_checkpoint(key, outputs_root, value, trusted)
     if local is not None:
-        return check_checkpoint(key, local)
+        return local
     if online:
         try:
-            return check_checkpoint(key, download_wandb_checkpoint(value, entity, project, download_dir))
+            return check_checkpoint(key, download_wandb_checkpoint(value, entity, project, download_dir), trusted)
         except (Exception, StopIteration) as error:
             raise ConfigError(key, f"run {value!r} has no checkpoint artifact on wandb ({error})") from None
     raise ConfigError(
@@ -77,12 +98,35 @@ def resolve_checkpoint(
     )
 
 
-def check_checkpoint(key: str, path: Path) -> Path:
+def check_checkpoint(key: str, path: Path, trusted: bool = False) -> Path:
     """Open the file once so a truncated or foreign file fails here with one line, not mid-training."""
-    try:
-        content = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise ConfigError(key, f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+    content = load_checkpoint(key, path, trusted)
     if not isinstance(content, dict) or "state_dict" not in content:
         raise ConfigError(key, f"{path} is not a Lightning checkpoint (no 'state_dict')")
     return path
+
+
+def load_checkpoint(key: str, path: Path, trusted: bool = False, mmap: bool = False) -> Any:
+    """The checkpoint at `path`, unpickling only tensors and plain containers unless `trusted`.
+
+    A file from elsewhere that needs more (a class of its own code) could run arbitrary code when unpickled, so it
+    is refused in one line that names the risk and `trust_checkpoint=true`, the switch that accepts it.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trusted, mmap=mmap)
+    except pickle.UnpicklingError as error:
+        needs = re.search(r"Unsupported global: GLOBAL (\S+)", str(error))
+        if trusted or needs is None:
+            raise _unreadable(key, path, error) from None
+        raise ConfigError(
+            key,
+            f"{path} holds pickled Python objects besides tensors ({needs.group(1)}); unpickling them can run "
+            "arbitrary code; if you trust where the file came from, add trust_checkpoint=true",
+        ) from None
+    except Exception as error:
+        raise _unreadable(key, path, error) from None
+
+
+def _unreadable(key: str, path: Path, error: Exception) -> ConfigError:
+    first_sentence = (str(error).strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")
+    return ConfigError(key, f"{path} is not a readable checkpoint ({type(error).__name__}: {first_sentence})")

@@ -10,20 +10,19 @@ on), the layout marker and the step.
 import argparse
 from pathlib import Path
 
-import torch
-
 from algorithms.diffusion_forcing.checkpoint_layouts import LAYOUT_KEY
+from utils.atomic_checkpoint_io import atomic_save
+from utils.checkpoints import load_checkpoint
 
 KEPT = (LAYOUT_KEY, "global_step", "epoch", "pytorch-lightning_version")
 
 
 def export_weights(source: Path, destination: Path) -> Path:
     """Write the weights-only copy of `source` to `destination`; returns `destination`."""
-    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    checkpoint = load_checkpoint("source", source)
     exported = {key: checkpoint[key] for key in KEPT if key in checkpoint}
     exported["state_dict"] = {name: tensor.clone() for name, tensor in checkpoint["state_dict"].items()}
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(exported, destination)
+    atomic_save(exported, destination)
     return destination
 
 
