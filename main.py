@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from experiments import experiment_class
 from utils.cluster import SLURM_DIR, SlurmClusterConfig, on_compute_node, submit, with_job_settings
 from utils.config_groups import check_group_overrides
+from utils.launch import current_launch, rank_overrides
 from utils.typed_config import ConfigError, build
 
 log = logging.getLogger("main")
@@ -57,6 +58,7 @@ def main(cfg: DictConfig) -> None:
 if __name__ == "__main__":
     try:
         check_group_overrides(sys.argv[1:])
+        sys.argv += rank_overrides(current_launch(), sys.argv[1:])
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -15,8 +15,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from algorithms.diffusion_forcing.checkpoint_layouts import checkpoint_layout
 from utils.atomic_checkpoint_io import AtomicCheckpointIO
-from utils.checkpoints import CHECKPOINT_DIR, load_checkpoint, read_run_id, resolve_checkpoint, write_run_file
+from utils.checkpoints import CHECKPOINT_DIR, RUN_FILE, load_checkpoint, read_run_id, resolve_checkpoint, write_run_file
 from utils.ema import WarmupEMA
+from utils.launch import current_launch, wait_for_file
 from utils.typed_config import ConfigError, build
 from utils.wandb_logging import WANDB_MODES, make_wandb_logger
 
@@ -92,18 +93,23 @@ class BaseLightningExperiment(BaseExperiment):
         self.load_path = resolve_checkpoint("load", str(cfg.load), **lookup) if cfg.load else None
         if self.resume_path is not None and _read_checkpoint("resume", self.resume_path, self.trusted)[1] == "original":
             raise ConfigError("resume", f"{self.resume_path} is a DF v1.5 checkpoint: start from it with load=")
+        self.launch = current_launch()
+        if not self.launch.is_primary:  # rank 0 decides the run id and prepares the data, then writes run.json
+            wait_for_file(output_dir / RUN_FILE, self.config.rank_zero_timeout_s, self.launch.rank)
         restarted = read_run_id(output_dir)  # a requeued slurm job resumes in its own run directory
         self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
         self.ema = WarmupEMA(self.config.ema.decay) if self.config.ema.enable else None
         self.dataset_config = self.build_dataset_config(cfg)  # first: algorithm keys interpolate dataset keys
         self.algorithm = self.build_algorithm(cfg, self.load_path)
-        self._prepare_data()
         resuming = bool(self.resume_path or restarted)
-        self.logger = make_wandb_logger(
+        self.logger = make_wandb_logger(  # Lightning opens the wandb run on rank 0 only
             wandb_mode, cfg.wandb.entity, cfg.wandb.project, self.name, self.run_id, output_dir, resuming
         )
-        write_run_file(output_dir, self.run_id, self.name)
-        self.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        if self.launch.is_primary:
+            self._prepare_data()
+            write_run_file(output_dir, self.run_id, self.name)
+            self.logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        log.info("rank %d of %d: run %s in %s", self.launch.rank, self.launch.world_size, self.run_id, output_dir)
 
     def __exit__(self, *exc_info: object) -> None:
         if wandb.run is not None:
@@ -116,7 +122,10 @@ class BaseLightningExperiment(BaseExperiment):
             build(cls._lookup(cfg, group, registry)[0], cfg[group], group)
 
     def _prepare_data(self) -> None:
-        """Fetch or check what the tasks read, before the logger and trainer start; here: nothing."""
+        """Generate, download or check what the tasks read, once, on rank 0, before the other ranks start."""
+        splits = {"training": ["training", "validation"], "validation": ["validation"], "test": ["test"]}
+        for split in sorted({split for task in self.config.tasks for split in splits.get(task, [])}):
+            self.build_dataset(self.cfg, split, self.dataset_config)
 
     @classmethod
     def build_algorithm(cls, cfg: DictConfig, load_path: Path | None = None) -> Any:
@@ -264,7 +273,8 @@ class BaseLightningExperiment(BaseExperiment):
         run = trainer.validate if split == "validation" else trainer.test
         resume = str(self.resume_path) if self.resume_path else None
         results = run(self.algorithm, dataloaders=loader, ckpt_path=resume, weights_only=not self.trusted)
-        (self.output_dir / f"{split}_metrics.json").write_text(json.dumps(results[0] if results else {}, indent=2))
+        if trainer.is_global_zero:
+            (self.output_dir / f"{split}_metrics.json").write_text(json.dumps(results[0] if results else {}, indent=2))
 
 
 def _read_checkpoint(key: str, path: Path, trusted: bool) -> tuple[dict, str]:

@@ -131,6 +131,7 @@ class ExperimentConfig:
     devices: int | str | tuple[int, ...] = "auto"
     num_nodes: int = 1
     strategy: str = "auto"
+    rank_zero_timeout_s: float = 3600.0
     ema: EMAConfig = EMAConfig()
     training: TrainingConfig = TrainingConfig()
     validation: ValidationConfig = ValidationConfig()
@@ -153,3 +154,4 @@ class ExperimentConfig:
             f"must be >= 1 (-1 = all), got {self.devices}",
         )
         require(self.num_nodes >= 1, "num_nodes", f"must be >= 1, got {self.num_nodes}")
+        require(self.rank_zero_timeout_s > 0, "rank_zero_timeout_s", f"must be > 0, got {self.rank_zero_timeout_s}")

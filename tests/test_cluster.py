@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, checkpoint_step, run_cli, run_id
+from tests.test_ranks import ranks_in_logs
 from utils.cluster import SlurmClusterConfig, SlurmParams, job_overrides, minutes, render_script, submitit_parameters
 
 SCRIPT = ROOT / ".ci" / "local_slurm.sh"
@@ -99,12 +100,48 @@ def test_preempted_job_requeues_and_resumes_its_run(slurm: dict[str, str], tiny:
     assert run_id(run_dir) == first_id
 
 
-def test_two_process_ddp_through_the_cluster(slurm: dict[str, str], tiny: list[str]) -> None:
-    job, run_dir = submit([*tiny, "cluster.params.cpu_processes=2"], slurm)
+def test_two_tasks_through_the_cluster_are_one_run_and_resume_as_one(
+    slurm: dict[str, str], tiny: list[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "fresh_data"  # generated inside the job: by rank 0 alone, the other task waits for it
+    two_tasks = [*(a for a in tiny if not a.startswith("dataset.save_dir=")), f"dataset.save_dir={data}"]
+    two_tasks.append("cluster.params.cpu_processes=2")
+    job, run_dir = submit(two_tasks, slurm)
     assert wait_for_job(job, slurm) == "COMPLETED", log_of(run_dir, job)
     assert "#SBATCH --ntasks-per-node=2" in (run_dir / "slurm" / "job.sbatch").read_text()
     assert "MEMBER: 2/2" in log_of(run_dir, job)
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 2
+    first = run_id(run_dir)
+    assert ranks_in_logs(run_dir) == {"main.log": [("0", first)], "main_rank1.log": [("1", first)]}
+    assert checkpoint_step(run_dir / "checkpoints" / "last.ckpt") == 2
+    assert len(list((data / "training").glob("*.npz"))) == 3
+
+    job, resumed_dir = submit([*two_tasks, f"resume={first}", "experiment.training.max_steps=4"], slurm)
+    assert wait_for_job(job, slurm) == "COMPLETED", log_of(resumed_dir, job)
+    assert ranks_in_logs(resumed_dir) == {"main.log": [("0", first)], "main_rank1.log": [("1", first)]}
+    assert run_id(resumed_dir) == first
+    assert checkpoint_step(resumed_dir / "checkpoints" / "last.ckpt") == 4
+
+
+def test_srun_without_the_cluster_config_is_one_run(slurm: dict[str, str], tiny: list[str]) -> None:
+    """A user's own `srun --ntasks-per-node=2 python -m main …`: both tasks find one run directory, named by the job step."""
+    outputs = Path(next(a.split("=", 1)[1] for a in tiny if a.startswith("output_root=")))
+    command = [
+        "srun",
+        "--nodes=1",
+        "--ntasks-per-node=2",
+        "--cpus-per-task=1",
+        "--mem=2G",
+        sys.executable,
+        "-m",
+        "main",
+        *tiny,
+    ]
+    command += ["experiment.devices=2", "experiment.strategy=ddp"]
+    result = subprocess.run(command, cwd=ROOT, env=slurm, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = outputs.glob("*/slurm-*")
+    assert ranks_in_logs(run_dir) == {"main.log": [("0", run_id(run_dir))], "main_rank1.log": [("1", run_id(run_dir))]}
+    assert checkpoint_step(run_dir / "checkpoints" / "last.ckpt") == 2
 
 
 def test_hostile_name_and_overrides_never_reach_a_shell(slurm: dict[str, str], tiny: list[str], tmp_path: Path) -> None:

@@ -21,7 +21,9 @@ CHECKPOINT_DIR = "checkpoints"
 def write_run_file(output_dir: Path, run_id: str, name: str) -> None:
     """Mark `output_dir` as belonging to run `run_id` so `resume=` / `load=` can find it later."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / RUN_FILE).write_text(json.dumps({"id": run_id, "name": name}))
+    partial = output_dir / f".{RUN_FILE}.partial"  # renamed into place: other ranks wait for the whole file
+    partial.write_text(json.dumps({"id": run_id, "name": name}))
+    partial.replace(output_dir / RUN_FILE)
 
 
 def read_run_id(output_dir: Path) -> str | None:
