@@ -105,3 +105,17 @@ def test_offline_wandb_run_is_written(tiny: list[str], run_main) -> None:
     runs = list((run_dir / "wandb").glob(f"offline-run-*-{run_id(run_dir)}"))
     assert runs, "offline wandb run directory named by the run id"
     assert (runs[0] / f"run-{run_id(run_dir)}.wandb").stat().st_size > 0
+
+
+def test_learning_rate_schedule_warms_up_and_cools_down(tiny: list[str], run_main) -> None:
+    from algorithms.diffusion_forcing.df_base import lr_factor
+
+    assert [lr_factor(10, 0, 0, s) for s in (0, 4, 9, 5000)] == [0.1, 0.5, 1.0, 1.0], "DF v1.5: warm-up only"
+    assert [lr_factor(10, 100, 1000, s) for s in (899, 950, 999, 1000)] == [1.0, 0.5, 0.01, 0.0]
+    cooldown = ["algorithm.warmup_steps=1", "algorithm.lr_cooldown_steps=4", "algorithm.lr_cooldown_end=4"]
+    run_dir = run_main([*tiny, *cooldown])
+    scheduler = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["lr_schedulers"][0]
+    assert scheduler["_last_lr"] == [pytest.approx(5e-4 / 2)], "half way down after 2 of the 4 cool-down steps"
+    ends_with_training = run_main([*tiny, "algorithm.lr_cooldown_steps=4"])  # lr_cooldown_end = max_steps = 2
+    scheduler = torch.load(ends_with_training / "checkpoints" / "last.ckpt", weights_only=True)["lr_schedulers"][0]
+    assert scheduler["_last_lr"] == [0.0]

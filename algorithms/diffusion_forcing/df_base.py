@@ -6,6 +6,7 @@ training step, the optimiser and LR warm-up, and builds the sampler. The diffusi
 """
 
 from dataclasses import dataclass
+from functools import partial
 
 import lightning.pytorch as pl
 import torch
@@ -34,6 +35,8 @@ class DFBaseConfig:
     weight_decay: float = 2e-3
     optimizer_beta: tuple[float, ...] = (0.9, 0.99)
     warmup_steps: int = 10000
+    lr_cooldown_steps: int = 0
+    lr_cooldown_end: int = 0
     scheduling_matrix: SchedulingMatrix = "autoregressive"
     chunk_size: int = 1
     uncertainty_scale: float = 1.0
@@ -53,6 +56,7 @@ class DFBaseConfig:
         require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(len(self.optimizer_beta) == 2, "optimizer_beta", "must be two numbers, e.g. [0.9,0.99]")
         require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        require(self.lr_cooldown_steps >= 0, "lr_cooldown_steps", f"must be >= 0, got {self.lr_cooldown_steps}")
         room = self.n_frames - max(self.context_frames, 1)
         require(
             self.chunk_size == -1 or 1 <= self.chunk_size <= room,
@@ -177,8 +181,9 @@ class DiffusionForcingBase(pl.LightningModule):
         optimizer = torch.optim.AdamW(
             self.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, betas=tuple(cfg.optimizer_beta)
         )
-        warmup = max(cfg.warmup_steps, 1)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, partial(lr_factor, cfg.warmup_steps, cfg.lr_cooldown_steps, cfg.lr_cooldown_end)
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
@@ -186,3 +191,13 @@ class DiffusionForcingBase(pl.LightningModule):
             self.log_dict(grad_norm(self, norm_type=2))
             norms = {f"param_norm/{n}": p.detach().norm() for n, p in self.named_parameters()}
             self.log_dict(norms)
+
+
+def lr_factor(warmup_steps: int, cooldown_steps: int, cooldown_end: int, step: int) -> float:
+    """The learning rate at optimiser step `step` as a fraction of `lr`: a linear warm-up (DF v1.5), then
+    constant, then — with `cooldown_steps` > 0 — a linear fall to 0 over the last `cooldown_steps` before
+    `cooldown_end`. Annealing turns the noisy weights of a short high-rate run into much better ones."""
+    factor = min(1.0, (step + 1) / max(warmup_steps, 1))
+    if cooldown_steps > 0:
+        factor = min(factor, max(0.0, (cooldown_end - step) / cooldown_steps))
+    return factor
