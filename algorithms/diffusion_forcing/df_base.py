@@ -7,6 +7,7 @@ training step, the optimiser and LR warm-up, and builds the sampler. The diffusi
 
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 import lightning.pytorch as pl
 import torch
@@ -21,6 +22,8 @@ from .models.embeddings import RotaryEmbedding
 from .sampling import Sampler
 from .scheduling import SchedulingMatrix
 
+NoiseLevel = Literal["random_all", "teacher_forcing", "full_sequence"]
+
 
 @dataclass(frozen=True)
 class DFBaseConfig:
@@ -31,6 +34,7 @@ class DFBaseConfig:
     external_cond_dim: int = 0
     frame_skip: int = 1
     causal: bool = True
+    noise_level: NoiseLevel = "random_all"
     lr: float = 8e-5
     weight_decay: float = 2e-3
     optimizer_beta: tuple[float, ...] = (0.9, 0.99)
@@ -55,6 +59,11 @@ class DFBaseConfig:
         require(self.lr > 0, "lr", f"must be > 0 (set experiment.training.lr), got {self.lr}")
         require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(len(self.optimizer_beta) == 2, "optimizer_beta", "must be two numbers, e.g. [0.9,0.99]")
+        require(
+            self.noise_level != "teacher_forcing" or self.causal,
+            "noise_level",
+            "teacher_forcing needs algorithm.causal=true (later tokens must not reach the predicted one)",
+        )
         require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
         require(self.lr_cooldown_steps >= 0, "lr_cooldown_steps", f"must be >= 0, got {self.lr_cooldown_steps}")
         room = self.n_frames - max(self.context_frames, 1)
@@ -155,7 +164,9 @@ class DiffusionForcingBase(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         x0, cond, mask = self.tokens(batch)
-        k = torch.randint(0, self.diffusion.config.timesteps, x0.shape[:2], device=x0.device)
+        k, trained = training_levels(self.config.noise_level, x0.shape[:2], self.diffusion.config.timesteps, x0.device)
+        if trained is not None:
+            mask = trained if mask is None else mask * trained
         loss = self.denoising_loss(x0, k, cond, mask)
         self.log("training/loss", loss, prog_bar=True, batch_size=x0.shape[0])
         return loss
@@ -173,8 +184,11 @@ class DiffusionForcingBase(pl.LightningModule):
         Training draws its own noise; a `generator` fixes it, so the loss of one batch can be compared over time.
         """
         noise = self.diffusion.clipped_noise(x0.shape, x0, generator)
-        prediction = self.model(self.diffusion.q_sample(x0, k, noise), k, cond, None)
-        return self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k), k, token_weights)
+        noisy = self.diffusion.q_sample(x0, k.clamp(min=0), noise)
+        clean = (k < 0).reshape(*k.shape, *([1] * (x0.ndim - k.ndim)))
+        x_in, k_in = self.diffusion.stabilize(torch.where(clean, x0, noisy), k)  # clean tokens as in sampling
+        prediction = self.model(x_in, k_in, cond, None)
+        return self.diffusion.loss(prediction, self.diffusion.target(x0, noise, k_in), k_in, token_weights)
 
     def configure_optimizers(self) -> dict:
         cfg = self.config
@@ -201,3 +215,28 @@ def lr_factor(warmup_steps: int, cooldown_steps: int, cooldown_end: int, step: i
     if cooldown_steps > 0:
         factor = min(factor, max(0.0, (cooldown_end - step) / cooldown_steps))
     return factor
+
+
+def training_levels(
+    mode: NoiseLevel, shape: torch.Size, timesteps: int, device: torch.device
+) -> tuple[Tensor, Tensor | None]:
+    """Noise levels (B, T) for one training batch, and which tokens the loss counts (None: all).
+
+    - `random_all` (Diffusion Forcing): an independent level per token.
+    - `full_sequence`: one level shared by every token of a clip (causal full-sequence diffusion).
+    - `teacher_forcing` (next-token diffusion): per clip a random token t ≥ 1 is noised and alone counted, the
+      tokens before it are clean (-1, shown as in sampling) and those after it, which a causal network keeps
+      from reaching t, are pure noise.
+    """
+    batch, length = shape
+    if mode == "random_all":
+        return torch.randint(0, timesteps, (batch, length), device=device), None
+    if mode == "full_sequence":
+        return torch.randint(0, timesteps, (batch, 1), device=device).expand(batch, length).contiguous(), None
+    if length < 2:
+        raise ValueError("teacher_forcing needs clips of at least 2 tokens: one clean, one to predict")
+    position = torch.arange(length, device=device)
+    target = torch.randint(1, length, (batch, 1), device=device)
+    k = torch.where(position < target, -1, timesteps - 1)
+    k = torch.where(position == target, torch.randint(0, timesteps, (batch, 1), device=device), k)
+    return k, (position == target).float()

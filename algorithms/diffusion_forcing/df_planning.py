@@ -63,6 +63,11 @@ class DFPlanningConfig(DFBaseConfig):
     def __post_init__(self) -> None:
         require(self.frame_stack >= 1, "frame_stack", f"must be >= 1, got {self.frame_stack}")
         require(
+            self.noise_level == "random_all",
+            "noise_level",
+            f"the planner trains with DF's random_all levels (and its own first-token rule), got {self.noise_level!r}",
+        )
+        require(
             self.episode_len % self.frame_stack == 0,
             "frame_stack",
             f"must divide dataset.episode_len={self.episode_len}, got {self.frame_stack}",
