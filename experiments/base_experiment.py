@@ -71,10 +71,11 @@ class BaseLightningExperiment(BaseExperiment):
 
     compatible_algorithms: dict[str, Component] = {}
     compatible_datasets: dict[str, Component] = {}
+    config_class: type[ExperimentConfig] = ExperimentConfig
 
     def __init__(self, cfg: DictConfig, output_dir: Path) -> None:
         super().__init__(cfg, output_dir)
-        self.config = build(ExperimentConfig, cfg.experiment, "experiment")
+        self.config = build(self.config_class, cfg.experiment, "experiment")
         self.name = str(cfg.name)
         self.trusted = bool(cfg.trust_checkpoint)
         outputs_root = Path(cfg.output_root)
@@ -117,7 +118,7 @@ class BaseLightningExperiment(BaseExperiment):
 
     @classmethod
     def check_config(cls, cfg: DictConfig) -> None:
-        build(ExperimentConfig, cfg.experiment, "experiment")
+        build(cls.config_class, cfg.experiment, "experiment")
         for group, registry in (("dataset", cls.compatible_datasets), ("algorithm", cls.compatible_algorithms)):
             build(cls._lookup(cfg, group, registry)[0], cfg[group], group)
 

@@ -155,3 +155,23 @@ class ExperimentConfig:
         )
         require(self.num_nodes >= 1, "num_nodes", f"must be >= 1, got {self.num_nodes}")
         require(self.rank_zero_timeout_s > 0, "rank_zero_timeout_s", f"must be > 0, got {self.rank_zero_timeout_s}")
+
+
+@dataclass(frozen=True)
+class StabilityConfig:
+    """`experiment.stability`: the long-rollout comparison of the `stability` task (video)."""
+
+    multiple: int = 8
+    clips: int = 4
+    reference_clips: int = 16
+    compare: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        require(self.multiple >= 1, "multiple", f"must be >= 1 (times the training length), got {self.multiple}")
+        require(self.clips >= 1, "clips", f"must be >= 1, got {self.clips}")
+        require(self.reference_clips >= 1, "reference_clips", f"must be >= 1, got {self.reference_clips}")
+
+
+@dataclass(frozen=True)
+class VideoExperimentConfig(ExperimentConfig):
+    stability: StabilityConfig = StabilityConfig()

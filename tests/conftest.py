@@ -95,7 +95,10 @@ def run_main(tmp_path: Path):
     def _run(overrides: list[str]) -> Path:
         outputs = next(o.split("=", 1)[1] for o in overrides if o.startswith("output_root="))
         output_dir = Path(outputs) / f"run{next(counter)}"
-        run(compose_config(overrides, output_dir), output_dir)
+        cfg = compose_config(overrides, output_dir)
+        (output_dir / ".hydra").mkdir(parents=True)
+        OmegaConf.save(cfg, output_dir / ".hydra" / "config.yaml")  # as Hydra's own run writes it
+        run(cfg, output_dir)
         return output_dir
 
     return _run

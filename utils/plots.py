@@ -10,15 +10,21 @@ import numpy as np  # noqa: E402
 
 
 def plot_per_frame_curves(
-    path: Path, curves: dict[str, dict[str, np.ndarray]], n_context: int, window: int, title: str
+    path: Path,
+    curves: dict[str, dict[str, np.ndarray]],
+    n_context: int,
+    window: int,
+    title: str,
+    models: int = 1,
 ) -> Path:
-    """One panel per metric against the frame index, one line per predictor (the model first, then baselines),
-    marking each training-length window."""
+    """One panel per metric against the frame index, one line per predictor (the `models` first, drawn solid,
+    then baselines, dotted), marking each training-length window."""
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
     for ax, (metric, lines) in zip(axes[0], curves.items(), strict=True):
         for index, (label, values) in enumerate(lines.items()):
             frames = np.arange(n_context, n_context + len(values))
-            style = {"marker": ".", "linewidth": 2} if index == 0 else {"linestyle": ":", "linewidth": 1.2}
+            solid = {"marker": "." if len(values) < 40 else None, "linewidth": 2}
+            style = solid if index < models else {"linestyle": ":", "linewidth": 1.2}
             ax.plot(frames, values, label=label, **style)
         for boundary in range(window, n_context + len(values), window):
             ax.axvline(boundary - 0.5, color="grey", linewidth=0.5, linestyle="--")
