@@ -122,6 +122,7 @@ def test_two_tasks_through_the_cluster_are_one_run_and_resume_as_one(
     assert checkpoint_step(resumed_dir / "checkpoints" / "last.ckpt") == 4
 
 
+@pytest.mark.slow  # the default suite submits 2 tasks through cluster=local_slurm
 def test_srun_without_the_cluster_config_is_one_run(slurm: dict[str, str], tiny: list[str]) -> None:
     """A user's own `srun --ntasks-per-node=2 python -m main …`: one run directory, named by the job step."""
     outputs = Path(next(a.split("=", 1)[1] for a in tiny if a.startswith("output_root=")))

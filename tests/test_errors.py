@@ -19,7 +19,7 @@ def config_error(overrides: list[str], tmp_path: Path) -> str:
 @pytest.mark.parametrize(
     ("override", "expected"),
     [
-        ("experiment.tasks=[training,dance]", r"experiment.tasks: unknown task 'dance'; valid tasks: test, training"),
+        ("experiment.tasks=[training,dance]", r"experiment.tasks: unknown task 'dance'; valid tasks: stability, test,"),
         ("experiment.training.lr=-1", r"^experiment.training.lr: must be > 0, got -1.0"),
         ("algorithm.scheduling_matrix=spiral", r"algorithm.scheduling_matrix: got 'spiral'; choose one of: pyramid"),
         ("algorithm.diffusion.architecture.attn_resolutions=[32]", r"attn_resolutions: \[32\] do not fit this U-Net"),

@@ -62,6 +62,7 @@ def test_other_ranks_read_rank_zeros_run_and_never_prepare_data(
     assert json.loads((run_dir / "run.json").read_text()) == {"id": "rank0id1", "name": "test"}
 
 
+@pytest.mark.slow  # fast sibling: test_other_ranks_read_rank_zeros_run_and_never_prepare_data
 def test_torchrun_with_two_processes_is_one_run(tiny: list[str], tmp_path: Path) -> None:
     outputs = tmp_path / "outputs"
     data = tmp_path / "fresh_data"  # generated during the run: by rank 0 alone

@@ -63,15 +63,14 @@ def test_a_model_that_adds_noise_each_step_drifts_more_than_copy_last(clips: tor
 
 
 def test_stability_task_writes_table_plot_and_numbers(tiny: list[str], run_main) -> None:
-    other = run_main(tiny)
-    stability = ["experiment.tasks=[training,stability]", "experiment.stability.multiple=4"]
-    compare = f"experiment.stability.compare=[{other / 'checkpoints' / 'last.ckpt'}]"
-    run_dir = run_main([*tiny, *stability, compare, "algorithm.noise_level=full_sequence"])
+    other = run_main([*tiny, "algorithm.noise_level=full_sequence"]) / "checkpoints" / "last.ckpt"
+    stability = ["experiment.tasks=[stability]", "experiment.stability.multiple=4", f"load={other}"]
+    run_dir = run_main([*tiny, *stability, f"experiment.stability.compare=[{other}]"])
     folder = run_dir / "stability"
     assert (folder / "per_frame.png").stat().st_size > 0
     summary = json.loads((folder / "stability.json").read_text())
     methods = [row["method"] for row in summary["table"]]
-    assert methods == ["full_sequence (this run)", "random_all (last)", "copy_last", GROUND_TRUTH]
+    assert methods == ["random_all (this run)", "full_sequence (last)", "copy_last", GROUND_TRUTH]
     assert all(math.isfinite(row[f"drift@{m}x"]) for row in summary["table"] for m in (1, 2, 4))
     assert len(summary["mse"]["copy_last"]) == 4 * 4 - 2, "every generated frame of clips 4× the training length"
     assert "drift threshold" in (folder / "table.md").read_text()
