@@ -12,7 +12,6 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from experiments import experiment_class
 from utils.cluster import SLURM_DIR, SlurmClusterConfig, on_compute_node, submit, with_job_settings
 from utils.config_groups import check_group_overrides
 from utils.launch import current_launch, rank_overrides
@@ -28,6 +27,8 @@ def run(cfg: DictConfig, output_dir: Path, overrides: list[str] | None = None) -
     """
     if "name" not in cfg or not cfg.name:
         raise ConfigError("+name", "missing; name the run on the command line, e.g. +name=my_experiment")
+    from experiments import experiment_class  # torch and Lightning: imported once the command line is checked
+
     tasks = list(cfg.experiment.tasks)
     cls = experiment_class(cfg.experiment.get("_name"))
     cls.check_tasks(tasks)

@@ -99,6 +99,11 @@ class BaseLightningExperiment(BaseExperiment):
             wait_for_file(output_dir / RUN_FILE, self.config.rank_zero_timeout_s, self.launch.rank)
         restarted = read_run_id(output_dir)  # a requeued slurm job resumes in its own run directory
         self.run_id = str(cfg.resume) if self.resume_path else restarted or _new_run_id()
+        seed = cfg.get("seed")
+        if seed is not None:
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise ConfigError("seed", f"expected an integer or null, got {seed!r}")
+            pl.seed_everything(seed + self.launch.rank, workers=True, verbose=False)
         self.ema = WarmupEMA(self.config.ema.decay) if self.config.ema.enable else None
         self.dataset_config = self.build_dataset_config(cfg)  # first: algorithm keys interpolate dataset keys
         self.algorithm = self.build_algorithm(cfg, self.load_path)

@@ -38,6 +38,7 @@ def config_error(overrides: list[str], tmp_path: Path) -> str:
         ("experiment.accelerator=tpu", r"experiment.accelerator: got 'tpu'; choose one of: auto, cpu"),
         ("experiment.training.data.num_workers=-2", r"experiment.training.data.num_workers: must be >= 0, got -2"),
         ("experiment.training.checkpointing.every_n_train_steps=0", r"every_n_train_steps: must be >= 1 or null"),
+        ("seed=abc", r"^seed: expected an integer or null, got 'abc'"),
         ("experiment.ema.decay=1.5", r"experiment.ema.decay: must be in \(0, 1\), got 1.5"),
         ("experiment.training.max_steps=0", r"experiment.training.max_steps: must be >= 1 \(-1 = no limit\)"),
         ("+experiment.training.bacth_size=4", r"training.bacth_size: unknown key; valid keys are: batch_size"),

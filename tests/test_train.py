@@ -119,3 +119,12 @@ def test_learning_rate_schedule_warms_up_and_cools_down(tiny: list[str], run_mai
     ends_with_training = run_main([*tiny, "algorithm.lr_cooldown_steps=4"])  # lr_cooldown_end = max_steps = 2
     scheduler = torch.load(ends_with_training / "checkpoints" / "last.ckpt", weights_only=True)["lr_schedulers"][0]
     assert scheduler["_last_lr"] == [0.0]
+
+
+def test_a_seed_makes_training_repeatable(tiny: list[str], run_main) -> None:
+    def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+        return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+    first, second, unseeded = run_main([*tiny, "seed=3"]), run_main([*tiny, "seed=3"]), run_main(tiny)
+    assert all(torch.equal(a, b) for a, b in zip(weights(first).values(), weights(second).values(), strict=True))
+    assert not torch.equal(weights(first)["model.init_conv.weight"], weights(unseeded)["model.init_conv.weight"])
