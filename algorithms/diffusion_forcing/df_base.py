@@ -135,10 +135,13 @@ class DiffusionForcingBase(pl.LightningModule):
         self._step_offset = max(int(self.trained_steps) - self.global_step, 0)
 
     def on_train_batch_end(self, *args: object) -> None:
-        self.trained_steps.fill_(self._step_offset + self.global_step)
+        self._count_steps()
 
     def on_train_end(self) -> None:
         # after callbacks: `experiment.ema` has just copied in the average, whose counter lags one step
+        self._count_steps()
+
+    def _count_steps(self) -> None:
         self.trained_steps.fill_(self._step_offset + self.global_step)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
