@@ -54,10 +54,21 @@ class VideoPredictionExperiment(BaseLightningExperiment):
         for entry in settings.compare:
             cfg, algorithm = self._compared_run(entry)
             models[self._method_name(cfg, Path(entry).stem if entry.endswith(".ckpt") else entry)] = algorithm
-        rollouts = {name: model.eval().sampler.rollout for name, model in models.items()}
+        device = self._sampling_device()
+        rollouts = {name: model.eval().to(device).sampler.rollout for name, model in models.items()}
         n_context = max(self.algorithm.config.context_frames, 1)
-        report = measure_stability(rollouts, videos, actions, n_context, length, reference)
+        actions = None if actions is None else actions.to(device)
+        report = measure_stability(rollouts, videos.to(device), actions, n_context, length, reference)
         self._write_stability(report, settings.multiple, len(models))
+
+    def _sampling_device(self) -> torch.device:
+        """The accelerator `experiment.accelerator` asks for, where this machine has it (as Lightning picks)."""
+        wanted = self.config.accelerator
+        if torch.cuda.is_available() and wanted in ("auto", "gpu", "cuda"):
+            return torch.device("cuda")
+        if torch.backends.mps.is_available() and wanted in ("auto", "gpu", "mps"):
+            return torch.device("mps")
+        return torch.device("cpu")
 
     @staticmethod
     def _method_name(cfg: object, source: str) -> str:

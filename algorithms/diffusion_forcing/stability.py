@@ -75,14 +75,14 @@ def measure_stability(
     seed: int = 0,
 ) -> StabilityReport:
     """Roll every method out over the clips `videos` (B, T, C, H, W) in [-1, 1] from their first `n_context`
-    frames and the clips' actions; copy-last and the ground truth are scored beside them. `reference`: the
-    pooled statistics of real frames of the same dataset."""
+    frames and the clips' actions, on the clips' device; copy-last and the ground truth are scored beside them.
+    `reference`: the pooled statistics of real frames of the same dataset."""
     context = videos[:, :n_context]
-    truth = (videos + 1) / 2
-    generated = {
-        name: ((rollout(context, videos.shape[1], actions, torch.Generator().manual_seed(seed)) + 1) / 2).clamp(0, 1)
-        for name, rollout in rollouts.items()
-    }
+    truth = (videos.cpu() + 1) / 2
+    generated = {}
+    for name, rollout in rollouts.items():
+        frames = rollout(context, videos.shape[1], actions, torch.Generator(videos.device).manual_seed(seed))
+        generated[name] = ((frames.cpu() + 1) / 2).clamp(0, 1)
     copy_last = baseline_predictions(truth[:, :n_context], videos.shape[1] - n_context)["copy_last"]
     generated["copy_last"] = torch.cat([truth[:, :n_context], copy_last], dim=1)
     error = {
