@@ -92,10 +92,8 @@ class VideoPredictionExperiment(BaseLightningExperiment):
         lines += ["| " + " | ".join("—" if row[c] is None else str(row[c]) for c in columns) + " |" for row in rows]
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "table.md").write_text(f"drift threshold {report.threshold:.3f}\n\n" + "\n".join(lines) + "\n")
-        curves = {
-            name: {statistic: values.tolist() for statistic, values in report.window_drift(name).items()}
-            for name in report.statistics
-        }
+        windows = {name: report.window_drift(name) for name in report.statistics}
+        curves = {name: {statistic: values.tolist() for statistic, values in w.items()} for name, w in windows.items()}
         summary = {"threshold": report.threshold, "table": rows, "window_drift": curves}
         summary["mse"] = {name: values.tolist() for name, values in report.error.items()}
         (folder / "stability.json").write_text(json.dumps(summary, indent=1))
@@ -103,7 +101,7 @@ class VideoPredictionExperiment(BaseLightningExperiment):
         plotted = {
             "mse": {name: values.numpy() for name, values in report.error.items()},
             "drift (of the training length ending at the frame)": {
-                name: report.window_drift(name)["drift"][n:].numpy() for name in report.statistics
+                name: window["drift"][n:].numpy() for name, window in windows.items()
             },
         }
         title = f"{multiple}× the training length ({report.training_length} frames), {n_models} model(s)"

@@ -59,7 +59,8 @@ class VideoStatistics:
         videos = videos.float()
         batch, length = videos.shape[:2]
         frames = videos.flatten(0, 1)
-        histogram = colour_histograms(frames).reshape(batch, length, *colour_histograms(frames[:1]).shape[1:])
+        histograms = colour_histograms(frames)
+        histogram = histograms.reshape(batch, length, *histograms.shape[1:])
         motion = torch.cat([videos.new_full((1,), float("nan")), temporal_change(videos).mean(0)])
         return cls(histogram.mean(0), gradient_energy(frames).reshape(batch, length).mean(0), motion)
 

@@ -13,8 +13,6 @@ import torch
 from lightning.pytorch.callbacks import WeightAveraging
 from torch import Tensor
 
-from utils.typed_config import ConfigError
-
 
 def warmup_ema(average: Tensor, current: Tensor, updates: Tensor, decay: float) -> Tensor:
     """The next average of one tensor; integer tensors (step counters) take the current value."""
@@ -25,9 +23,8 @@ def warmup_ema(average: Tensor, current: Tensor, updates: Tensor, decay: float) 
 
 
 class WarmupEMA(WeightAveraging):
-    """`experiment.ema`: averages parameters and buffers after every optimiser step."""
+    """`experiment.ema`: averages parameters and buffers after every optimiser step; `decay` in (0, 1) is checked
+    with the other `experiment.*` keys (`experiments/experiment_config.py`)."""
 
     def __init__(self, decay: float) -> None:
-        if not 0 < decay < 1:
-            raise ConfigError("experiment.ema.decay", f"must be in (0, 1), got {decay}")
         super().__init__(use_buffers=True, avg_fn=partial(warmup_ema, decay=decay))
