@@ -12,6 +12,7 @@ import argparse
 import time
 from dataclasses import replace
 
+import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 
@@ -49,10 +50,11 @@ def plan_seconds(model: DiffusionForcingPlanning, scale: float, mctg: bool, batc
 
 
 def episodes_per_second(runner: EpisodeRunner, policy, dataset: Maze2dDatasetConfig, count: int) -> float:
-    cells, seeds = zip(*dataset.episodes()[:count], strict=True)
+    episodes = dataset.episodes()[:count]
+    starts = np.stack([e.start_state for e in episodes])
     start = time.perf_counter()
-    runner.run(policy, cells, [dataset.goal_cell] * len(cells), seeds)
-    return len(cells) / (time.perf_counter() - start)
+    runner.run(policy, starts, [dataset.goal_cell] * len(episodes), [e.start_cell for e in episodes])
+    return len(episodes) / (time.perf_counter() - start)
 
 
 def main() -> None:

@@ -145,6 +145,7 @@ def umaze_planner_run(tmp_path: Path, steps: int) -> list[str]:
         "dataset.action_std=[]",
         "dataset.observation_mean=[1.9327888,2.3744664]",
         "dataset.observation_std=[0.89972174,0.7093159]",
+        "dataset.evaluation.protocol=fixed",
         "dataset.evaluation.start_cells=[[3,1],[3,2],[3,3]]",
         "dataset.evaluation.episodes_per_start=2",
         "experiment.training.batch_size=32",

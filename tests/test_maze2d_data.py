@@ -11,7 +11,7 @@ from algorithms.diffusion_forcing.maze_evaluation import EpisodeRunner, ExpertPo
 from datasets.maze2d.environment import make_environment, maze_of
 from datasets.maze2d.generate import generate, generate_file
 from datasets.maze2d.hdf5 import read_hdf5
-from datasets.maze2d.maze2d_dataset import Maze2dDataset, Maze2dDatasetConfig, prepare
+from datasets.maze2d.maze2d_dataset import EvaluationProtocol, Maze2dDataset, Maze2dDatasetConfig, prepare
 from datasets.maze2d.mazes import MAZES
 from tests.archive_server import ArchiveServer
 from utils.typed_config import ConfigError
@@ -27,9 +27,12 @@ def medium_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+FIXED = EvaluationProtocol(protocol="fixed")
+
+
 def test_coordinate_frames_round_trip() -> None:
-    maze = MAZES["medium"]  # 8×8: cell (row 1, col 6) is at x = 2.5, y = 2.5 in gymnasium-robotics
-    np.testing.assert_allclose(maze.from_d4rl(np.array([1.0, 6.0])), [2.5, 2.5])
+    maze = MAZES["medium"]  # 8×8: cell (row 1, col 6) is centred at x = 2.5, y = 2.5 in gymnasium-robotics
+    np.testing.assert_allclose(maze.from_d4rl(np.array([1.0, 6.0])), [2.7, 2.3])  # D4RL's state is 0.2 past it
     state = np.array([2.3, 4.1, 0.7, -1.2])
     np.testing.assert_allclose(maze.to_d4rl(maze.from_d4rl(state)), state)
     np.testing.assert_allclose(maze.action_from_d4rl(np.array([1.0, 0.0])), [0.0, -1.0])  # +row = −y
@@ -37,14 +40,29 @@ def test_coordinate_frames_round_trip() -> None:
 
 def test_environment_speaks_d4rl_frame() -> None:
     env = make_environment("PointMaze_Medium-v3")
-    state = env.reset((1, 1), np.array([6.0, 6.0]), np.random.default_rng(0))
-    assert state.shape == (4,) and np.all(np.abs(state[:2] - 1.0) <= 0.1)  # D4RL's ±0.1 reset noise
+    state = env.reset(np.array([1.05, 0.95, 0.1, -0.1]), np.array([6.0, 6.0]))
+    np.testing.assert_allclose(state, [1.05, 0.95, 0.1, -0.1], atol=1e-9)
     for _ in range(30):
         state, reward = env.step(np.array([1.0, 0.0]))  # push along +row: down the map, into free cell (2, 1)
     assert state[0] > 1.3 and abs(state[1] - 1.0) < 0.2 and state[2] > 0 and reward == 0.0
-    env.reset((6, 5), np.array([6.0, 5.4]), np.random.default_rng(1))
+    env.reset(np.array([6.0, 5.0, 0.0, 0.0]), np.array([6.0, 5.4]))
     _, reward = env.step(np.zeros(2))
     assert reward == 1.0  # within D4RL's 0.5 of the goal
+    env.close()
+
+
+def test_walls_stand_where_d4rls_particle_offset_puts_them() -> None:
+    """D4RL's state is 0.2 past the particle's place in the wall grid: a particle (radius 0.1) pressed into the
+    walls of a cell (half-width 0.5) rests at cell − 0.6 on the −row / −col sides and cell + 0.2 on the + sides."""
+    env = make_environment("PointMaze_Medium-v3")
+    env.reset(np.array([1.0, 1.0, 0.0, 0.0]), np.array([6.0, 6.0]))  # walls above (row 0) and left (col 0)
+    for _ in range(200):
+        state, _ = env.step(np.array([-1.0, -1.0]))
+    np.testing.assert_allclose(state[:2], [0.4, 0.4], atol=0.01)
+    env.reset(np.array([1.0, 2.0, 0.0, 0.0]), np.array([6.0, 6.0]))  # wall right of (1, 2): cell (1, 3)
+    for _ in range(200):
+        state, _ = env.step(np.array([0.0, 1.0]))
+    np.testing.assert_allclose(state[:2], [1.0, 2.2], atol=0.01)
     env.close()
 
 
@@ -59,10 +77,12 @@ def test_unknown_or_unavailable_env_ids_name_the_key() -> None:
 
 
 def test_expert_reaches_the_goal_from_every_protocol_start() -> None:
-    config = Maze2dDatasetConfig(env_id="PointMaze_UMaze-v3", episode_len=300, **MEDIUM_STATS)
-    cells, seeds = zip(*config.episodes(), strict=True)
+    config = Maze2dDatasetConfig(env_id="PointMaze_UMaze-v3", episode_len=300, evaluation=FIXED, **MEDIUM_STATS)
+    episodes = config.episodes()
+    cells = [e.start_cell for e in episodes]
     runner = EpisodeRunner(config.env_id, config.episode_len)
-    batch = runner.run(ExpertPolicy(runner.maze), cells, [config.goal_cell] * len(cells), seeds)
+    starts = np.stack([e.start_state for e in episodes])
+    batch = runner.run(ExpertPolicy(runner.maze), starts, [config.goal_cell] * len(cells), cells)
     runner.close()
     metrics = episode_metrics(batch.rewards)
     assert metrics["success"].min() == 1.0 and metrics["first_reach"].max() < 200
@@ -92,6 +112,7 @@ def test_training_windows_and_evaluation_episodes(medium_file: Path, tmp_path: P
         dataset_url="http://127.0.0.1:1/unused",
         episode_len=100,
         window_stride=50,
+        evaluation=FIXED,
         **MEDIUM_STATS,
     )
     config.path.parent.mkdir(parents=True, exist_ok=True)

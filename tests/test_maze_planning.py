@@ -20,6 +20,7 @@ from algorithms.diffusion_forcing.maze_evaluation import (
 from algorithms.diffusion_forcing.models.diffusion import Diffusion, DiffusionConfig
 from algorithms.diffusion_forcing.models.transformer import TransformerConfig
 from algorithms.diffusion_forcing.planning import start_token, to_frames
+from datasets.maze2d.environment import start_state
 from tests.conftest import ROOT, run_cli
 from utils.typed_config import build
 
@@ -137,6 +138,7 @@ def planning_args(data: Path, outputs: Path) -> list[str]:
         "dataset.action_std=[]",
         "dataset.observation_mean=[3.5092521,3.4765592]",
         "dataset.observation_std=[1.3371079,1.52102]",
+        "dataset.evaluation.protocol=fixed",
         "dataset.evaluation.start_cells=[[1,1]]",
         "experiment.training.batch_size=4",
         "experiment.training.max_steps=2",
@@ -165,7 +167,7 @@ def test_train_two_steps_then_evaluate_one_episode(tmp_path: Path) -> None:
     assert metrics["validation/reference/expert_return"] > 100 and metrics["validation/reference/random_return"] < 50
     assert (run_dir / "plots" / "validation_episodes_step2.png").stat().st_size > 10_000
     assert (run_dir / "plots" / "validation_mpc_step2.mp4").stat().st_size > 1000
-    assert list((tmp_path / "data").glob("maze2d-medium-generated-2000-seed0.hdf5"))
+    assert list((tmp_path / "data").glob("maze2d-medium-v1-generated-2000-seed0.hdf5"))
 
 
 @pytest.mark.parametrize(
@@ -254,9 +256,10 @@ class FixedPlanner:
 def test_executing_a_plans_actions_from_its_start_tracks_its_planned_states() -> None:
     """Tokens pair each action with the state it led to, and MPC executes frame j's action at step j."""
     runner = EpisodeRunner("PointMaze_Medium-v3", episode_len=60)
-    cells, goals, seeds = [(1, 1), (5, 4)], [(6, 6), (6, 6)], [3, 4]
+    cells, goals = [(1, 1), (5, 4)], [(6, 6), (6, 6)]
+    starts = np.stack([start_state(c, np.random.default_rng(seed)) for c, seed in zip(cells, [3, 4], strict=True)])
     expert = Recording(ExpertPolicy(runner.maze))
-    episode = runner.run(expert, cells, goals, seeds)
+    episode = runner.run(expert, starts, goals, cells)
     actions = np.stack(expert.actions, axis=1)
     module = tiny_planner(
         observation_mean=[3.5, 3.5, 0.0, 0.0],
@@ -270,6 +273,6 @@ def test_executing_a_plans_actions_from_its_start_tracks_its_planned_states() ->
     }
     plan = module.unnormalize(to_frames(module.plan_tokens(batch)[:, 1:], 10))  # what a perfect planner returns
     policy = PlannerPolicy(FixedPlanner(module.config, plan), 60, 60, seed=0)
-    executed = runner.run(policy, cells, goals, seeds)
+    executed = runner.run(policy, starts, goals, cells)
     runner.close()
     np.testing.assert_allclose(executed.states[:, 1:], plan[..., :4].numpy(), atol=1e-4)

@@ -93,6 +93,7 @@ def test_seed_maze_sampling_command_evaluates_an_original_planner(tmp_path: Path
         f"output_root={tmp_path / 'outputs'}",
         f"dataset.save_dir={tmp_path / 'data'}",
         "wandb.mode=disabled",
+        "dataset.evaluation.protocol=fixed",
         "dataset.evaluation.start_cells=[[1,1]]",
         "algorithm.open_loop_horizon=300",
         "algorithm.diffusion.sampling_timesteps=3",

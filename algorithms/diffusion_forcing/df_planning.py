@@ -9,6 +9,7 @@ Validation runs the evaluation protocol in the maze with MPC (`maze_evaluation.p
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from lightning.pytorch.loggers import WandbLogger
@@ -47,6 +48,8 @@ class DFPlanningConfig(DFBaseConfig):
     context_frames: int = 1
     env_id: str = "PointMaze_Medium-v3"
     episode_len: int = 600
+    evaluation_protocol: Literal["d4rl", "fixed"] = "d4rl"  # which reference policies `normalized_score_protocol`
+    evaluation_seed: int = 0  # uses: D4RL's scripts (seeded as they were) or ours
     observation_mean: tuple[float, ...] = ()
     observation_std: tuple[float, ...] = ()
     action_mean: tuple[float, ...] = ()
@@ -208,12 +211,14 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         namespace = split if cfg.guidance_scale > 0 else f"{split}_no_guidance"
         cells = [tuple(c) for c in batch["start_cell"].tolist()]
         goals = [tuple(c) for c in batch["goal_cell"].tolist()]
-        seeds = batch["seed"].tolist()
-        policy = PlannerPolicy(self, cfg.episode_len, cfg.open_loop_horizon, int(seeds[0]))
-        episodes = self.runner.run(policy, cells, goals, seeds)
+        starts = batch["start_state"].double().cpu().numpy()
+        policy = PlannerPolicy(self, cfg.episode_len, cfg.open_loop_horizon, int(batch["seed"][0]))
+        episodes = self.runner.run(policy, starts, goals, cells)
         metrics = {k: float(v.mean()) for k, v in episode_metrics(episodes.rewards).items()}
         maze = self.runner.maze
-        random_return, expert_return = reference_returns(self.runner, cells, goals, seeds)
+        random_return, expert_return = reference_returns(
+            self.runner, starts, goals, cfg.evaluation_protocol, cfg.evaluation_seed
+        )
         metrics |= {
             "normalized_score": float(
                 normalized_score(metrics["episode_reward"], maze.d4rl_ref_min_score, maze.d4rl_ref_max_score)

@@ -1,5 +1,5 @@
 """Scoring maze2d policies on a fixed list of episodes: the planner, D4RL's expert and a random policy all go
-through `run_episodes`, so their numbers mean the same thing.
+through `EpisodeRunner`, so their numbers mean the same thing.
 
 Metrics per episode (D4RL's sparse reward r_t = 1 within 0.5 of the goal), averaged over episodes:
     episode_reward          Σ_t r_t over `episode_len` steps (what D4RL normalises)
@@ -8,7 +8,13 @@ Metrics per episode (D4RL's sparse reward r_t = 1 within 0.5 of the goal), avera
     success                 1 if the goal was reached at all
     normalized_score        100·(R − min)/(max − min) with D4RL's maze2d-*-v1 constants
     normalized_score_protocol  the same with this protocol's own min/max: the mean returns of a uniform random
-                            policy and of the expert on these very episodes (how D4RL made its constants)
+                            policy and of the expert on these very episodes
+
+D4RL made its constants with two scripts, reproduced by `d4rl_reference_returns`: 100 episodes from
+`env.seed(0)`, a uniform random policy for `REF_MIN`, and for `REF_MAX` its waypoint controller — one object for all
+100 episodes. That controller plans a path only when the target changes, and the target never does, so from the
+second episode on it steers straight at the goal and slides along walls: `REF_MAX` is far below a real expert's
+return (`ExpertPolicy`, a controller per episode), and good planners score well above 100.
 """
 
 from collections.abc import Sequence
@@ -19,8 +25,9 @@ import numpy as np
 import torch
 
 from datasets.maze2d.environment import MazeEnvironment, make_environment, maze_of
+from datasets.maze2d.legacy_gym_seeding import legacy_gym_random_state
 from datasets.maze2d.mazes import Cell, Maze
-from datasets.maze2d.waypoint_controller import D_GAIN, P_GAIN, WaypointController
+from datasets.maze2d.waypoint_controller import D4RL_WAYPOINT_JITTER, D_GAIN, P_GAIN, WaypointController
 
 DT = 0.01  # the simulators' timestep: D4RL velocities are units per second
 
@@ -46,7 +53,7 @@ class EpisodeBatch:
 
 
 class ExpertPolicy:
-    """D4RL's waypoint controller per episode (no jitter): the `max` of the normalised score."""
+    """D4RL's waypoint controller, a fresh one per episode (no jitter): an expert that plans every episode."""
 
     def __init__(self, maze: Maze) -> None:
         self.maze = maze
@@ -59,17 +66,33 @@ class ExpertPolicy:
         return np.stack([c.act(s, g)[0] for c, s, g in zip(self.controllers, states, self.goals, strict=True)])
 
 
-class RandomPolicy:
-    """Uniform actions in [-1, 1]: the `min` of the normalised score."""
+class D4rlScriptExpert:
+    """The expert of D4RL's `maze2d_controller.py`: one jittered waypoint controller (global `np.random.seed(0)`)
+    kept across episodes run one at a time, so it plans once, for the first target it sees."""
 
-    def __init__(self, seed: int) -> None:
-        self.rng = np.random.default_rng(seed)
+    def __init__(self, maze: Maze, seed: int = 0) -> None:
+        self.controller = WaypointController(maze, np.random.RandomState(seed), D4RL_WAYPOINT_JITTER)
+
+    def begin(self, states: np.ndarray, goals: np.ndarray) -> None:
+        if len(states) != 1:
+            raise ValueError("D4RL's script expert runs its episodes one at a time (batches of 1)")
+        self.goal = goals[0]
+
+    def act(self, states: np.ndarray, step: int) -> np.ndarray:
+        return self.controller.act(states[0], self.goal)[0][None]
+
+
+class RandomPolicy:
+    """Uniform actions in [-1, 1] (float32, as gym's Box samples them): the `min` of the normalised score."""
+
+    def __init__(self, rng: np.random.Generator | np.random.RandomState) -> None:
+        self.rng = rng
 
     def begin(self, states: np.ndarray, goals: np.ndarray) -> None:
         """Nothing to prepare: each action is independent of the state."""
 
     def act(self, states: np.ndarray, step: int) -> np.ndarray:
-        return self.rng.uniform(-1.0, 1.0, size=(len(states), 2))
+        return self.rng.uniform(-1.0, 1.0, size=(len(states), 2)).astype(np.float32)
 
 
 class PlannerPolicy:
@@ -140,18 +163,14 @@ class EpisodeRunner:
         self.environments: list[MazeEnvironment] = []
 
     def run(
-        self, policy: Policy, start_cells: Sequence[Cell], goal_cells: Sequence[Cell], seeds: Sequence[int]
+        self, policy: Policy, start_states: np.ndarray, goal_cells: Sequence[Cell], start_cells: Sequence[Cell]
     ) -> EpisodeBatch:
-        while len(self.environments) < len(start_cells):
+        """Episodes from `start_states` (B, 4) toward the centres of `goal_cells`; `start_cells` name them."""
+        while len(self.environments) < len(start_states):
             self.environments.append(make_environment(self.env_id))
-        environments = self.environments[: len(start_cells)]
+        environments = self.environments[: len(start_states)]
         goals = np.array(goal_cells, dtype=float)
-        states = np.stack(
-            [
-                env.reset(tuple(cell), goal, np.random.default_rng(seed))
-                for env, cell, goal, seed in zip(environments, start_cells, goals, seeds, strict=True)
-            ]
-        )
+        states = np.stack([env.reset(s, g) for env, s, g in zip(environments, start_states, goals, strict=True)])
         history, rewards = [states], []
         policy.begin(states, goals)
         for step in range(self.episode_len):
@@ -175,24 +194,42 @@ class EpisodeRunner:
         self.environments = []
 
 
+def d4rl_reference_returns(
+    runner: EpisodeRunner, start_states: np.ndarray, goal_cells: Sequence[Cell], seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-episode returns (random, expert) of D4RL's two reference scripts, episode after episode in order.
+
+    The random policy draws from `action_space.seed(seed)`'s stream, the expert is `D4rlScriptExpert`; on the
+    d4rl protocol's 100 episodes their means are this simulator's `REF_MIN` and `REF_MAX`.
+    """
+    random_policy, expert = RandomPolicy(legacy_gym_random_state(seed)), D4rlScriptExpert(runner.maze)
+    returns: dict[str, list[float]] = {"random": [], "expert": []}
+    for start, goal in zip(start_states, goal_cells, strict=True):
+        for name, policy in (("random", random_policy), ("expert", expert)):
+            batch = runner.run(policy, start[None], [goal], [runner.maze.cell_of(start)])
+            returns[name].append(float(batch.rewards.sum()))
+    return np.array(returns["random"]), np.array(returns["expert"])
+
+
 _REFERENCE_RETURNS: dict[tuple, tuple[float, float]] = {}
 
 
 def reference_returns(
-    runner: EpisodeRunner, start_cells: Sequence[Cell], goal_cells: Sequence[Cell], seeds: Sequence[int]
+    runner: EpisodeRunner, start_states: np.ndarray, goal_cells: Sequence[Cell], protocol: str, seed: int
 ) -> tuple[float, float]:
-    """Mean returns of the random policy and of the expert on these episodes (computed once per process)."""
-    key = (
-        runner.env_id,
-        runner.episode_len,
-        tuple(map(tuple, start_cells)),
-        tuple(map(tuple, goal_cells)),
-        tuple(seeds),
-    )
+    """Mean returns (random, expert) on these episodes, computed once per process: D4RL's reference scripts on
+    the d4rl protocol, else a seeded random policy and `ExpertPolicy`."""
+    start_states = np.asarray(start_states, dtype=float)
+    key = (runner.env_id, runner.episode_len, start_states.tobytes(), tuple(map(tuple, goal_cells)), protocol, seed)
     if key not in _REFERENCE_RETURNS:
-        random = runner.run(RandomPolicy(int(seeds[0])), start_cells, goal_cells, seeds).rewards.sum(axis=1).mean()
-        expert = runner.run(ExpertPolicy(runner.maze), start_cells, goal_cells, seeds).rewards.sum(axis=1).mean()
-        _REFERENCE_RETURNS[key] = (float(random), float(expert))
+        if protocol == "d4rl":
+            random, expert = d4rl_reference_returns(runner, start_states, goal_cells, seed)
+        else:
+            cells = [runner.maze.cell_of(s) for s in start_states]
+            random_policy = RandomPolicy(np.random.default_rng(seed))
+            random = runner.run(random_policy, start_states, goal_cells, cells).rewards.sum(axis=1)
+            expert = runner.run(ExpertPolicy(runner.maze), start_states, goal_cells, cells).rewards.sum(axis=1)
+        _REFERENCE_RETURNS[key] = (float(random.mean()), float(expert.mean()))
     return _REFERENCE_RETURNS[key]
 
 

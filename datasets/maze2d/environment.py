@@ -2,8 +2,9 @@
 `(a_row, a_col)` in [-1, 1], a goal given separately, D4RL's sparse reward (1 within 0.5 of the goal).
 
 `dataset.env_id` picks the simulator: `PointMaze_{UMaze,Medium,Large}-v3` (gymnasium-robotics on MuJoCo's own
-bindings, headless, the default) or `maze2d-{umaze,medium,large}-v1` (D4RL on mujoco-py, optional). Both reset the
-way D4RL does: position = cell centre + U(±0.1), velocity = N(0, 0.1²); the evaluation goal is the cell centre.
+bindings, headless, the default; D4RL's physics, with its particle offset — see `mazes.py`) or
+`maze2d-{umaze,medium,large}-v1` (D4RL on mujoco-py, optional). Episodes start from a given state: `start_state`
+draws one the way D4RL's reset does, around a cell.
 """
 
 from typing import Protocol
@@ -22,14 +23,21 @@ def sparse_reward(position: np.ndarray, goal: np.ndarray) -> float:
     return float(np.linalg.norm(position[:2] - goal) <= SUCCESS_RADIUS)
 
 
+def start_state(cell: Cell, rng: np.random.Generator | np.random.RandomState) -> np.ndarray:
+    """D4RL's reset around `cell`: position = cell + U(±0.1) per axis, velocity = N(0, 0.1²); in that draw order."""
+    position = np.array(cell, dtype=float) + rng.uniform(-RESET_NOISE, RESET_NOISE, size=2)
+    velocity = rng.standard_normal(2) * RESET_VELOCITY_STD
+    return np.concatenate([position, velocity])
+
+
 class MazeEnvironment(Protocol):
     """What evaluation and data generation need from a maze2d simulator, in D4RL's frame."""
 
     maze: Maze
     goal: np.ndarray
 
-    def reset(self, start_cell: Cell, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Start near `start_cell` with `goal` as target; the first state (4,)."""
+    def reset(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        """Start in `state` (4,) with `goal` as target; the first state (4,)."""
 
     def set_goal(self, goal: np.ndarray) -> None:
         """Move the target without resetting the agent (D4RL's `set_target`)."""
@@ -53,11 +61,9 @@ class PointMazeEnvironment:
         self._env = gym.make(maze.point_maze_id, continuing_task=True, reset_target=False).unwrapped
         self.goal = np.zeros(2)
 
-    def reset(self, start_cell: Cell, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        self._env.reset(seed=int(rng.integers(2**31)), options={"reset_cell": np.array(start_cell)})
-        position = np.array(start_cell, dtype=float) + rng.uniform(-RESET_NOISE, RESET_NOISE, size=2)
-        velocity = rng.normal(0.0, RESET_VELOCITY_STD, size=2)
-        xy = self.maze.from_d4rl(np.concatenate([position, velocity]))
+    def reset(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        self._env.reset(seed=0)
+        xy = self.maze.from_d4rl(np.asarray(state, dtype=float))
         self._env.point_env.set_state(xy[:2], xy[2:])
         self.set_goal(goal)
         return self._state()
@@ -97,11 +103,11 @@ class D4rlEnvironment:
         self._env = gym.make(maze.d4rl_env_id).unwrapped
         self.goal = np.zeros(2)
 
-    def reset(self, start_cell: Cell, goal: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        self._env.seed(int(rng.integers(2**31)))
-        state = self._env.reset_to_location(np.array(start_cell, dtype=float))
+    def reset(self, state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+        self._env.reset()
+        self._env.set_state(np.asarray(state[:2], dtype=float), np.asarray(state[2:], dtype=float))
         self.set_goal(goal)
-        return np.asarray(state, dtype=float)
+        return np.asarray(self._env._get_obs(), dtype=float)
 
     def set_goal(self, goal: np.ndarray) -> None:
         self.goal = np.asarray(goal, dtype=float).copy()

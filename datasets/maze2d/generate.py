@@ -11,11 +11,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from datasets.maze2d.environment import MazeEnvironment, sparse_reward
+from datasets.maze2d.environment import MazeEnvironment, sparse_reward, start_state
 from datasets.maze2d.hdf5 import write_hdf5
-from datasets.maze2d.waypoint_controller import WaypointController
-
-WAYPOINT_JITTER = 0.2  # D4RL: intermediate waypoints are cell centres minus U(0, 0.2) per axis
+from datasets.maze2d.waypoint_controller import D4RL_WAYPOINT_JITTER, WaypointController
 
 
 def random_target(env: MazeEnvironment, rng: np.random.Generator) -> np.ndarray:
@@ -27,9 +25,9 @@ def generate(env: MazeEnvironment, steps: int, seed: int, action_noise: float = 
     """`steps` transitions of D4RL's recipe; `action_noise` is the std of D4RL's `--noisy` Gaussian (0.5 there)."""
     rng = np.random.default_rng(seed)
     maze = env.maze
-    controller = WaypointController(maze, rng, WAYPOINT_JITTER)
+    controller = WaypointController(maze, rng, D4RL_WAYPOINT_JITTER)
     cells = maze.free_cells
-    state = env.reset(cells[rng.integers(len(cells))], random_target(env, rng), rng)
+    state = env.reset(start_state(cells[rng.integers(len(cells))], rng), random_target(env, rng))
     columns: dict[str, list] = {k: [] for k in ("observations", "actions", "rewards", "terminals", "timeouts", "goal")}
     since_target = 0
     with tqdm(total=steps, desc=f"generating maze2d-{maze.name}", unit="step", mininterval=1.0) as bar:

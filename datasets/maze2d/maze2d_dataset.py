@@ -4,9 +4,13 @@ Training samples are windows of `episode_len + 1` consecutive states (and action
 trajectory, as in DF v1.5. The file is downloaded from `dataset_url` when one is set (D4RL's own files, kept as
 `<save_dir>/maze2d-<maze>-sparse-v1.hdf5`), else generated here with D4RL's recipe (`generate.py`).
 
-Validation and test are the evaluation protocol: every start cell listed in `evaluation.start_cells`, each
-`evaluation.episodes_per_start` times with its own seed, toward `evaluation.goal_cell` — the same episodes for
-every method and every run.
+Validation and test are the evaluation protocol, the same episodes for every method and every run, toward the
+maze's goal cell (D4RL's `G`):
+- `evaluation.protocol=d4rl` (default): `evaluation.episodes` starts drawn as D4RL's `env.seed(seed)` + `env.reset()`
+  drew them (uniform over the free cells, goal cell included; old gym's seeded stream), scored over D4RL's episode
+  length: the episodes that D4RL's `REF_MIN` / `REF_MAX` come from, so `normalized_score` is on the paper's scale;
+- `evaluation.protocol=fixed`: every cell of `evaluation.start_cells` (empty = every free cell but the goal's),
+  `evaluation.episodes_per_start` times each, toward `evaluation.goal_cell`.
 """
 
 import logging
@@ -19,10 +23,11 @@ import torch
 from torch.utils.data import Dataset
 
 from datasets.download import download_file
-from datasets.maze2d.environment import make_environment, maze_of
+from datasets.maze2d.environment import make_environment, maze_of, start_state
 from datasets.maze2d.generate import generate_file
 from datasets.maze2d.hdf5 import read_hdf5
-from datasets.maze2d.mazes import ENV_IDS, Maze
+from datasets.maze2d.legacy_gym_seeding import legacy_gym_random_state
+from datasets.maze2d.mazes import ENV_IDS, Cell, Maze
 from utils.typed_config import ConfigError, require
 
 log = logging.getLogger(__name__)
@@ -32,15 +37,34 @@ Split = Literal["training", "validation", "test"]
 
 @dataclass(frozen=True)
 class EvaluationProtocol:
-    """`dataset.evaluation.*`: which episodes every method is scored on."""
+    """`dataset.evaluation.*`: which episodes every method is scored on (see the module docstring)."""
 
-    start_cells: tuple[tuple[int, int], ...] = ()  # empty = every free cell except the goal's
+    protocol: Literal["d4rl", "fixed"] = "d4rl"
+    episodes: int = 100  # d4rl: D4RL's reference scripts ran 100
+    start_cells: tuple[tuple[int, int], ...] = ()  # fixed: empty = every free cell except the goal's
     goal_cell: tuple[int, ...] = ()  # empty = the maze's `G` cell (D4RL's evaluation goal)
-    episodes_per_start: int = 1
-    seed: int = 0
+    episodes_per_start: int = 1  # fixed
+    seed: int = 0  # d4rl: D4RL's `env.seed(0)`; fixed: the first episode's seed
 
     def __post_init__(self) -> None:
+        require(self.episodes >= 1, "evaluation.episodes", "must be >= 1")
         require(self.episodes_per_start >= 1, "evaluation.episodes_per_start", "must be >= 1")
+        require(self.seed >= 0, "evaluation.seed", f"must be >= 0, got {self.seed}")
+        if self.protocol == "d4rl":
+            require(
+                not self.start_cells,
+                "evaluation.start_cells",
+                "applies to evaluation.protocol=fixed; the d4rl protocol draws its starts as D4RL did",
+            )
+
+
+@dataclass(frozen=True)
+class EvaluationEpisode:
+    """One episode of the protocol: where it starts (cell and exact state (4,)) and the seed of its planner."""
+
+    start_cell: Cell
+    start_state: np.ndarray
+    seed: int
 
 
 @dataclass(frozen=True)
@@ -85,6 +109,20 @@ class Maze2dDatasetConfig:
                 f"got {len(mean)}",
             )
             require(all(s > 0 for s in std), f"{name}_std", f"must be > 0, got {list(std)}")
+        if self.evaluation.protocol == "d4rl":
+            require(
+                self.episode_len == maze.max_episode_steps,
+                "episode_len",
+                f"the d4rl evaluation protocol scores D4RL's {maze.max_episode_steps}-step episodes of maze2d-"
+                f"{maze.name}, got {self.episode_len}; set it, or dataset.evaluation.protocol=fixed",
+            )
+        if self.evaluation.protocol == "d4rl" and self.evaluation.goal_cell:
+            require(
+                tuple(self.evaluation.goal_cell) == maze.goal_cell,
+                "evaluation.goal_cell",
+                f"the d4rl protocol's goal is D4RL's, {list(maze.goal_cell)}; "
+                "other goals need evaluation.protocol=fixed",
+            )
         for cell in (*self.evaluation.start_cells, *([self.evaluation.goal_cell] if self.evaluation.goal_cell else [])):
             require(
                 len(cell) == 2 and maze.is_free(tuple(cell)),
@@ -104,7 +142,7 @@ class Maze2dDatasetConfig:
         if self.dataset_url:
             return folder / f"maze2d-{name}-sparse-v1.hdf5"
         noisy = f"-noise{self.action_noise:g}" if self.action_noise else ""
-        return folder / f"maze2d-{name}-generated-{self.generated_steps}-seed{self.generator_seed}{noisy}.hdf5"
+        return folder / f"maze2d-{name}-v1-generated-{self.generated_steps}-seed{self.generator_seed}{noisy}.hdf5"
 
     @property
     def goal_cell(self) -> tuple[int, int]:
@@ -116,14 +154,24 @@ class Maze2dDatasetConfig:
         cells = self.evaluation.start_cells or [c for c in self.maze.free_cells if c != self.goal_cell]
         return [(int(c[0]), int(c[1])) for c in cells]
 
-    def episodes(self) -> list[tuple[tuple[int, int], int]]:
-        """(start cell, seed) of every evaluation episode, in a fixed order."""
+    def episodes(self) -> list[EvaluationEpisode]:
+        """Every evaluation episode, in a fixed order."""
         protocol = self.evaluation
-        return [
-            (cell, protocol.seed * 100_000 + i * protocol.episodes_per_start + repeat)
-            for i, cell in enumerate(self.start_cells)
-            for repeat in range(protocol.episodes_per_start)
-        ]
+        if protocol.protocol == "d4rl":
+            # D4RL's reset locations: its empty cells in sorted order, then the goal cell
+            cells = [c for c in self.maze.free_cells if c != self.maze.goal_cell] + [self.maze.goal_cell]
+            rng = legacy_gym_random_state(protocol.seed)
+            episodes = []
+            for k in range(protocol.episodes):
+                cell = cells[rng.choice(len(cells))]
+                episodes.append(EvaluationEpisode(cell, start_state(cell, rng), protocol.seed * 100_000 + k))
+            return episodes
+        episodes = []
+        for i, cell in enumerate(self.start_cells):
+            for repeat in range(protocol.episodes_per_start):
+                seed = protocol.seed * 100_000 + i * protocol.episodes_per_start + repeat
+                episodes.append(EvaluationEpisode(cell, start_state(cell, np.random.default_rng(seed)), seed))
+        return episodes
 
 
 def prepare(config: Maze2dDatasetConfig) -> Path:
@@ -170,9 +218,10 @@ class Maze2dDataset(Dataset):
         if self.split == "training":
             window = slice(int(self.starts[index]), int(self.starts[index]) + self.config.episode_len + 1)
             return {"observations": self.observations[window], "actions": self.actions[window]}
-        cell, seed = self.episodes[index]
+        episode = self.episodes[index]
         return {
-            "start_cell": torch.tensor(cell),
+            "start_cell": torch.tensor(episode.start_cell),
+            "start_state": torch.from_numpy(episode.start_state),
             "goal_cell": torch.tensor(self.config.goal_cell),
-            "seed": torch.tensor(seed),
+            "seed": torch.tensor(episode.seed),
         }

@@ -1,8 +1,11 @@
 """The three maze2d layouts in D4RL's frame, their constants, and shortest paths between cells.
 
-D4RL's state is `(row, col, v_row, v_col)`: the centre of cell `(i, j)` is the point `(i, j)`. gymnasium-robotics
-centres its mazes instead (`x = (col + 0.5) - W/2`, `y = H/2 - (row + 0.5)`); `to_d4rl` / `from_d4rl` convert.
-The wall layouts are gymnasium-robotics' own maps, which are D4RL's.
+D4RL's state is `(row, col, v_row, v_col)`, the particle's joint positions. D4RL's model puts the particle's body at
+(1.2, 1.2) and the wall of cell `(i, j)` at (i + 1, j + 1), so the state `(i, j)` is *not* the centre of cell
+`(i, j)` but 0.2 past it along both axes (`PARTICLE_OFFSET`): a particle resting at a cell's centre reads
+`(i − 0.2, j − 0.2)`. Rewards and targets live in the state's frame; walls are 0.2 nearer on the −row / −col sides.
+gymnasium-robotics centres its mazes on the origin (`x = (col + 0.5) − W/2`, `y = H/2 − (row + 0.5)`, the cell's
+centre); `to_d4rl` / `from_d4rl` convert, offset included. The wall layouts are gymnasium-robotics' maps, D4RL's.
 """
 
 import contextlib
@@ -17,6 +20,8 @@ with contextlib.redirect_stderr(io.StringIO()):  # its import prints a notice ab
     from gymnasium_robotics.envs.maze import maps
 
 Cell = tuple[int, int]
+
+PARTICLE_OFFSET = 0.2  # D4RL's particle body sits at (1.2, 1.2), its walls' grid at (1, 1)
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class Maze:
         return 0 <= r < self.height and 0 <= c < self.width and not self.walls[r][c]
 
     def cell_of(self, position: np.ndarray) -> Cell:
-        """The cell holding a D4RL-frame position (nearest cell centre)."""
+        """D4RL's grid cell of a state's position: the nearest integer point (as its controller rounds)."""
         return int(round(float(position[0]))), int(round(float(position[1])))
 
     def shortest_path(self, start: Cell, goal: Cell) -> list[Cell]:
@@ -78,7 +83,8 @@ class Maze:
     def to_d4rl(self, xy: np.ndarray) -> np.ndarray:
         """gymnasium-robotics `(x, y[, vx, vy])` → D4RL `(row, col[, v_row, v_col])` (last axis)."""
         x, y = xy[..., 0], xy[..., 1]
-        out = [self.height / 2 - 0.5 - y, x + self.width / 2 - 0.5]
+        centre = 0.5 + PARTICLE_OFFSET
+        out = [self.height / 2 - centre - y, x + self.width / 2 - centre]
         if xy.shape[-1] == 4:
             out += [-xy[..., 3], xy[..., 2]]
         return np.stack(out, axis=-1)
@@ -86,7 +92,8 @@ class Maze:
     def from_d4rl(self, state: np.ndarray) -> np.ndarray:
         """D4RL `(row, col[, v_row, v_col])` → gymnasium-robotics `(x, y[, vx, vy])` (last axis)."""
         row, col = state[..., 0], state[..., 1]
-        out = [col - self.width / 2 + 0.5, self.height / 2 - 0.5 - row]
+        centre = 0.5 + PARTICLE_OFFSET
+        out = [col - self.width / 2 + centre, self.height / 2 - centre - row]
         if state.shape[-1] == 4:
             out += [state[..., 3], -state[..., 2]]
         return np.stack(out, axis=-1)

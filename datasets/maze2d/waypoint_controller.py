@@ -11,6 +11,7 @@ from datasets.maze2d.mazes import Maze
 P_GAIN = 10.0
 D_GAIN = -1.0
 REACHED = 0.1  # D4RL's solve threshold: a waypoint (or the target) counts as reached this close
+D4RL_WAYPOINT_JITTER = 0.2  # D4RL: intermediate waypoints are cell centres minus U(0, 0.2) per axis
 
 
 def pd_action(waypoint: np.ndarray, position: np.ndarray, velocity: np.ndarray) -> np.ndarray:
@@ -25,7 +26,9 @@ class WaypointController:
     evaluation uses 0.
     """
 
-    def __init__(self, maze: Maze, rng: np.random.Generator | None = None, jitter: float = 0.0) -> None:
+    def __init__(
+        self, maze: Maze, rng: np.random.Generator | np.random.RandomState | None = None, jitter: float = 0.0
+    ) -> None:
         self.maze = maze
         self.rng = rng or np.random.default_rng(0)
         self.jitter = jitter
