@@ -1,6 +1,7 @@
 """Pictures of maze2d episodes: walls, start, goal (with its 0.5 success radius), executed path and plans.
 
-Drawn in D4RL's frame with columns left to right and rows top to bottom, so the picture matches the maze's map.
+Drawn in D4RL's frame with columns left to right and rows top to bottom, so the picture matches the maze's map;
+walls stand where the state frame puts them (cell − 0.7 … cell + 0.3, D4RL's particle offset).
 """
 
 from pathlib import Path
@@ -12,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from datasets.maze2d.environment import SUCCESS_RADIUS  # noqa: E402
+from datasets.maze2d.mazes import PARTICLE_OFFSET  # noqa: E402
 from utils.plots import save_figure  # noqa: E402
 from utils.video_io import write_video  # noqa: E402
 
@@ -20,17 +22,18 @@ from .maze_evaluation import EpisodeBatch  # noqa: E402
 
 def _draw_maze(ax: plt.Axes, batch: EpisodeBatch, episode: int) -> None:
     maze = batch.maze
+    low = -0.5 - PARTICLE_OFFSET  # where cell 0's free space starts in the state frame
     for r in range(maze.height):
         for c in range(maze.width):
             if maze.walls[r][c]:
-                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, color="0.35"))
+                ax.add_patch(plt.Rectangle((c + low, r + low), 1, 1, color="0.35"))
     goal = batch.goals[episode]
     ax.add_patch(plt.Circle((goal[1], goal[0]), SUCCESS_RADIUS, color="tab:green", alpha=0.25))
     ax.plot(goal[1], goal[0], marker="*", color="tab:green", markersize=14, label="goal")
     start = batch.states[episode, 0]
     ax.plot(start[1], start[0], marker="o", color="tab:blue", markersize=8, label="start")
-    ax.set_xlim(-0.5, maze.width - 0.5)
-    ax.set_ylim(maze.height - 0.5, -0.5)
+    ax.set_xlim(low, maze.width + low)
+    ax.set_ylim(maze.height + low, low)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
