@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -55,7 +56,9 @@ class VideoPredictionExperiment(BaseLightningExperiment):
             cfg, algorithm = self._compared_run(entry)
             models[self._method_name(cfg, Path(entry).stem if entry.endswith(".ckpt") else entry)] = algorithm
         device = self._sampling_device()
-        rollouts = {name: model.eval().to(device).sampler.rollout for name, model in models.items()}
+        rollouts = {
+            name: partial(model.eval().to(device).sampler.rollout, progress=True) for name, model in models.items()
+        }
         n_context = max(self.algorithm.config.context_frames, 1)
         actions = None if actions is None else actions.to(device)
         report = measure_stability(rollouts, videos.to(device), actions, n_context, length, reference)
@@ -100,11 +103,12 @@ class VideoPredictionExperiment(BaseLightningExperiment):
         n = report.n_context
         plotted = {
             "mse": {name: values.numpy() for name, values in report.error.items()},
-            "drift (of the training length ending at the frame)": {
-                name: window["drift"][n:].numpy() for name, window in windows.items()
-            },
+            "window drift": {name: window["drift"][n:].numpy() for name, window in windows.items()},
         }
-        title = f"{multiple}× the training length ({report.training_length} frames), {n_models} model(s)"
+        title = (
+            f"{multiple}× the training length ({report.training_length} frames), {n_models} model(s); "
+            f"drift threshold {report.threshold:.2f}"
+        )
         plot = plot_per_frame_curves(folder / "per_frame.png", plotted, n, report.training_length, title, n_models)
         log.info("stability (%s):\n%s", folder, "\n".join(lines))
         if self.logger is not None and hasattr(self.logger, "log_table"):

@@ -8,6 +8,7 @@ the largest that the ground-truth clips themselves reach (at least `MIN_THRESHOL
 breaks.
 """
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from utils.video_baselines import baseline_predictions
 Rollout = Callable[[Tensor, int, Tensor | None, torch.Generator], Tensor]
 GROUND_TRUTH = "ground truth"
 MIN_THRESHOLD = 0.5
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,7 +83,10 @@ def measure_stability(
     context = videos[:, :n_context]
     truth = (videos.cpu() + 1) / 2
     generated = {}
-    for name, rollout in rollouts.items():
+    for index, (name, rollout) in enumerate(rollouts.items()):
+        log.info(
+            "rolling out %s (%d of %d): %d frames from %d", name, index + 1, len(rollouts), videos.shape[1], n_context
+        )
         frames = rollout(context, videos.shape[1], actions, torch.Generator(videos.device).manual_seed(seed))
         generated[name] = ((frames.cpu() + 1) / 2).clamp(0, 1)
     copy_last = baseline_predictions(truth[:, :n_context], videos.shape[1] - n_context)["copy_last"]
