@@ -116,9 +116,8 @@ class Maze2dDatasetConfig:
                 f"the d4rl evaluation protocol scores D4RL's {maze.max_episode_steps}-step episodes of maze2d-"
                 f"{maze.name}, got {self.episode_len}; set it, or dataset.evaluation.protocol=fixed",
             )
-        if self.evaluation.protocol == "d4rl" and self.evaluation.goal_cell:
             require(
-                tuple(self.evaluation.goal_cell) == maze.goal_cell,
+                not self.evaluation.goal_cell or tuple(self.evaluation.goal_cell) == maze.goal_cell,
                 "evaluation.goal_cell",
                 f"the d4rl protocol's goal is D4RL's, {list(maze.goal_cell)}; "
                 "other goals need evaluation.protocol=fixed",
