@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 from torch import nn
@@ -74,3 +76,36 @@ def test_attn_resolutions_above_the_input_are_skipped() -> None:
     config = UNet3DConfig(network_size=8, dim_mults=(1, 2), resolution=16, attn_resolutions=(8, 16, 32, 64))
     model = UNet3D(config, 3, 0, causal=True)
     assert sum(level.spatial is not None for level in model.downs) == 2
+
+
+def saved_activation_bytes_and_gradients(config: UNet3DConfig) -> tuple[int, list[torch.Tensor]]:
+    """Bytes autograd keeps for the backward pass of one training forward, and the parameter gradients."""
+    model = randomised(UNet3D(config, 3, 4, causal=True)).train()
+    torch.manual_seed(1)
+    x, k, cond = torch.randn(2, 5, 3, 16, 16), torch.randint(0, 1000, (2, 5)), torch.randn(2, 5, 4)
+    saved = []
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        saved.append(tensor.numel() * tensor.element_size())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss = model(x, k, cond).square().mean()
+    before_backward = sum(saved)
+    loss.backward()
+    return before_backward, [p.grad for p in model.parameters()]
+
+
+def test_activation_checkpointing_keeps_less_and_computes_the_same_gradients() -> None:
+    plain_bytes, plain_grads = saved_activation_bytes_and_gradients(TINY)
+    light_bytes, light_grads = saved_activation_bytes_and_gradients(
+        dataclasses.replace(TINY, use_checkpointing=(True, True))
+    )
+    assert light_bytes < plain_bytes / 3, (light_bytes, plain_bytes)
+    for plain, light in zip(plain_grads, light_grads, strict=True):
+        torch.testing.assert_close(light, plain, atol=1e-6, rtol=1e-5)
+
+
+def test_checkpointing_flags_must_match_the_levels() -> None:
+    with pytest.raises(ConfigError, match="use_checkpointing"):
+        dataclasses.replace(TINY, use_checkpointing=(True,))

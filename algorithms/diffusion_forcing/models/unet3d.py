@@ -9,6 +9,7 @@ from typing import Literal
 import torch
 from einops import rearrange
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from utils.typed_config import require
 
@@ -32,6 +33,7 @@ class UNet3DConfig:
     use_linear_attn: bool = True
     time_emb_type: Literal["rotary"] = "rotary"  # DF v1.5's key; its sinusoidal alternative is not offered
     frame_wise_norm: bool = False
+    use_checkpointing: tuple[bool, ...] = ()  # per level (as dim_mults): recompute its activations in backward
 
     def __post_init__(self) -> None:
         require(
@@ -47,6 +49,11 @@ class UNet3DConfig:
             self.resolution % factor == 0,
             "resolution",
             f"{self.resolution} is not divisible by 2^(len(dim_mults)-1) = {factor}",
+        )
+        require(
+            len(self.use_checkpointing) in (0, len(self.dim_mults)),
+            "use_checkpointing",
+            f"needs one flag per level of dim_mults ({len(self.dim_mults)}), got {list(self.use_checkpointing)}",
         )
         levels = self.level_resolutions
         unrelated = [r for r in self.attn_resolutions if r <= 0 or not math.log2(r / self.resolution).is_integer()]
@@ -65,6 +72,10 @@ class UNet3DConfig:
     def attended_levels(self) -> tuple[bool, ...]:
         """Which levels have spatial and temporal attention: feature maps of a size in `attn_resolutions`."""
         return tuple(r in self.attn_resolutions for r in self.level_resolutions)
+
+    @property
+    def checkpointed_levels(self) -> tuple[bool, ...]:
+        return self.use_checkpointing or (False,) * len(self.dim_mults)
 
 
 @dataclass(frozen=True)
@@ -168,6 +179,7 @@ class UNet3D(nn.Module):
             self.upsamples.append(nn.Identity() if i == 0 else Upsample(dims[i]))
         self.out_res = ResnetBlock(size * 2, size, None, frame_wise)
         self.out_conv = nn.Conv2d(size, channels, 1)
+        self.checkpointed = config.checkpointed_levels
 
     def forward(
         self,
@@ -192,12 +204,20 @@ class UNet3D(nn.Module):
         if self.init_temporal is not None:
             x = self.init_temporal(x, n_frames, positions, cache)
         h, skips = x, []
-        for level, downsample in zip(self.downs, self.downsamples, strict=True):
-            h = level(h, emb, n_frames, positions, cache)
+        for level, downsample, saved in zip(self.downs, self.downsamples, self.checkpointed, strict=True):
+            h = self._run(level, saved, h, emb, n_frames, positions, cache)
             skips.append(h)
             h = downsample(h)
         h = self.mid(h, emb, n_frames, positions, cache)
-        for level, upsample in zip(self.ups, self.upsamples, strict=True):
-            h = upsample(level(torch.cat([h, skips.pop()], dim=1), emb, n_frames, positions, cache))
+        for level, upsample, saved in zip(self.ups, self.upsamples, reversed(self.checkpointed), strict=True):
+            h = upsample(self._run(level, saved, torch.cat([h, skips.pop()], dim=1), emb, n_frames, positions, cache))
         out = self.out_conv(self.out_res(torch.cat([h, x], dim=1), None, n_frames))
         return rearrange(out, "(b t) c h w -> b t c h w", t=n_frames)
+
+    @staticmethod
+    def _run(level: UNetLevel, checkpointed: bool, h: Tensor, *args) -> Tensor:
+        """One level; with activation checkpointing (training only) its activations are recomputed in backward
+        instead of kept, trading one extra forward pass of the level for its memory."""
+        if checkpointed and torch.is_grad_enabled():
+            return checkpoint(level, h, *args, use_reentrant=False)
+        return level(h, *args)
