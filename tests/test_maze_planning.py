@@ -1,6 +1,8 @@
 """The DF planner: guidance, MCTG, metrics, bad input, and train + evaluate through `python -m main`."""
 
+import csv
 import json
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -152,8 +154,8 @@ def planning_args(data: Path, outputs: Path) -> list[str]:
     ]
 
 
-def test_train_two_steps_then_evaluate_one_episode(tmp_path: Path) -> None:
-    args = planning_args(tmp_path / "data", tmp_path / "outputs")
+def test_train_two_steps_then_evaluate_two_episodes(tmp_path: Path) -> None:
+    args = [*planning_args(tmp_path / "data", tmp_path / "outputs"), "dataset.evaluation.episodes_per_start=2"]
     every_step = "experiment.training.checkpointing.every_n_train_steps=1"
     result = run_cli([*args, every_step, "experiment.tasks=[training,validation]"], cwd=ROOT, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -167,6 +169,12 @@ def test_train_two_steps_then_evaluate_one_episode(tmp_path: Path) -> None:
     assert metrics["validation/reference/expert_return"] > 100 and metrics["validation/reference/random_return"] < 50
     assert (run_dir / "plots" / "validation_episodes_step2.png").stat().st_size > 10_000
     assert (run_dir / "plots" / "validation_mpc_step2.mp4").stat().st_size > 1000
+    with (run_dir / "validation_episodes_step2.csv").open() as file:
+        episodes = list(csv.DictReader(file))
+    scores = [float(e["normalized_score"]) for e in episodes]
+    assert len(scores) == metrics["validation/episodes"] == 2 and episodes[0]["start_row"] == "1"
+    assert statistics.mean(scores) == pytest.approx(metrics["validation/normalized_score"], abs=1e-4)
+    assert metrics["validation/normalized_score_sem"] == pytest.approx(statistics.stdev(scores) / 2**0.5, abs=1e-6)
     assert list((tmp_path / "data").glob("maze2d-medium-v1-generated-2000-seed0.hdf5"))
 
 

@@ -7,6 +7,7 @@ horizon per sample whose later tokens are labelled pure noise and weigh 0.05 in 
 Validation runs the evaluation protocol in the maze with MPC (`maze_evaluation.py`).
 """
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -105,6 +106,7 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         self.register_buffer("mean", torch.tensor([*config.observation_mean, *config.action_mean]).float())
         self.register_buffer("std", torch.tensor([*config.observation_std, *config.action_std]).float())
         self.runner = EpisodeRunner(config.env_id, config.episode_len)
+        self._episodes: list[dict[str, float]] = []  # this evaluation's episodes, for their spread and a table
 
     def original_extras(self, state: dict[str, Tensor]) -> dict[str, Tensor]:
         """DF v1.5 keeps the normalisation of (observation, action) frames as `data_mean` / `data_std`."""
@@ -232,8 +234,48 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
             "reference/d4rl_max": maze.d4rl_ref_max_score,
         }
         self.log_dict({f"{namespace}/{k}": v for k, v in metrics.items()}, batch_size=len(cells))
+        per_episode = episode_metrics(episodes.rewards)
+        per_episode["normalized_score"] = normalized_score(
+            per_episode["episode_reward"], maze.d4rl_ref_min_score, maze.d4rl_ref_max_score
+        )
+        for i, (cell, goal) in enumerate(zip(cells, goals, strict=True)):
+            record = {"start_row": cell[0], "start_col": cell[1], "goal_row": goal[0], "goal_col": goal[1]}
+            self._episodes.append(record | {k: float(v[i]) for k, v in per_episode.items()})
         if batch_idx == 0 and cfg.logged_plots > 0:
             self._write_pictures(episodes, namespace)
+
+    def on_validation_epoch_start(self) -> None:
+        self._episodes = []
+
+    def on_test_epoch_start(self) -> None:
+        self._episodes = []
+
+    def on_validation_epoch_end(self) -> None:
+        self._finish_evaluation("validation")
+
+    def on_test_epoch_end(self) -> None:
+        self._finish_evaluation("test")
+
+    def _finish_evaluation(self, split: str) -> None:
+        """The spread of the score over this process's episodes (the mean is logged per batch), and a table of
+        every episode: `<run dir>/<split>_episodes_step<N>.csv`."""
+        if not self._episodes:
+            return
+        namespace = split if self.config.guidance_scale > 0 else f"{split}_no_guidance"
+        scores = torch.tensor([e["normalized_score"] for e in self._episodes], dtype=torch.float64)
+        spread = scores.std() if len(scores) > 1 else torch.zeros((), dtype=torch.float64)
+        self.log_dict(
+            {
+                f"{namespace}/normalized_score_std": float(spread),
+                f"{namespace}/normalized_score_sem": float(spread / len(scores) ** 0.5),
+                f"{namespace}/episodes": float(len(scores)),
+            }
+        )
+        path = Path(self.trainer.default_root_dir) / f"{namespace}_episodes_step{self.step}.csv"
+        with path.open("w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=list(self._episodes[0]))
+            writer.writeheader()
+            writer.writerows(self._episodes)
 
     def _write_pictures(self, episodes: EpisodeBatch, namespace: str) -> None:
         folder = Path(self.trainer.default_root_dir) / "plots"
