@@ -63,7 +63,9 @@ WORKLOADS = {
     "planner_training_step": Workload(
         "maze2d-medium planner training step, batch 1024", 12.5, 6.6 * 1024, {"default": []}
     ),
-    "guided_plan": Workload("one maze plan, horizon 600, 50 steps, guided through the network", 1.6, None, {"default": []}),
+    "guided_plan": Workload(
+        "one maze plan, horizon 600, 50 steps, guided through the network", 1.6, None, {"default": []}
+    ),
     "unguided_plan": Workload("one maze plan, horizon 600, 50 steps, unguided", 0.66, None, {"default": []}),
 }
 
