@@ -1,5 +1,6 @@
 """Every user mistake ends in one line naming the key and the fix, before any training, with no traceback."""
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,15 @@ def test_checkpoint_of_another_architecture(tiny: list[str], run_main, tmp_path:
         "algorithm.diffusion.architecture.network_size=16",
     ]
     assert "does not fit this algorithm's configuration" in config_error(bigger, tmp_path)
+
+
+def test_bf16_on_a_cpu_that_emulates_it_is_warned_about_by_key(
+    tiny: list[str], run_main, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr("experiments.base_experiment.emulates_bf16", lambda accelerator: True)
+    with caplog.at_level(logging.WARNING):
+        run_main([*tiny, "experiment.tasks=[validation]", "experiment.validation.precision=bf16-mixed"])
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        w.startswith("experiment.validation.precision=bf16-mixed: this CPU has no native bf16") for w in warnings
+    )
