@@ -215,7 +215,7 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         goals = [tuple(c) for c in batch["goal_cell"].tolist()]
         starts = batch["start_state"].double().cpu().numpy()
         policy = PlannerPolicy(self, cfg.episode_len, cfg.open_loop_horizon, int(batch["seed"][0]))
-        episodes = self.runner.run(policy, starts, goals, cells)
+        episodes = self.runner.run(policy, starts, goals, cells, progress=True)
         metrics = {k: float(v.mean()) for k, v in episode_metrics(episodes.rewards).items()}
         maze = self.runner.maze
         random_return, expert_return = reference_returns(

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from datasets.maze2d.environment import MazeEnvironment, make_environment, maze_of
 from datasets.maze2d.legacy_gym_seeding import legacy_gym_random_state
@@ -163,9 +164,15 @@ class EpisodeRunner:
         self.environments: list[MazeEnvironment] = []
 
     def run(
-        self, policy: Policy, start_states: np.ndarray, goal_cells: Sequence[Cell], start_cells: Sequence[Cell]
+        self,
+        policy: Policy,
+        start_states: np.ndarray,
+        goal_cells: Sequence[Cell],
+        start_cells: Sequence[Cell],
+        progress: bool = False,
     ) -> EpisodeBatch:
-        """Episodes from `start_states` (B, 4) toward the centres of `goal_cells`; `start_cells` name them."""
+        """Episodes from `start_states` (B, 4) toward the centres of `goal_cells`; `start_cells` name them.
+        `progress` shows a bar over the episodes' steps (a planner's batch takes minutes on a CPU)."""
         while len(self.environments) < len(start_states):
             self.environments.append(make_environment(self.env_id))
         environments = self.environments[: len(start_states)]
@@ -173,7 +180,8 @@ class EpisodeRunner:
         states = np.stack([env.reset(s, g) for env, s, g in zip(environments, start_states, goals, strict=True)])
         history, rewards = [states], []
         policy.begin(states, goals)
-        for step in range(self.episode_len):
+        description = f"{len(start_states)} episodes"
+        for step in tqdm(range(self.episode_len), desc=description, unit="step", disable=not progress, leave=False):
             actions = policy.act(states, step)
             results = [env.step(a) for env, a in zip(environments, actions, strict=True)]
             states = np.stack([s for s, _ in results])
