@@ -1,5 +1,9 @@
 """Shared set-up for the benchmarks: the real composed config, at the sizes the benchmarks name."""
 
+import resource
+import statistics
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -56,6 +60,28 @@ def pick_device(name: str) -> torch.device:
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def median_seconds(work: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Median wall time of `repeats` runs of `work` after one warm-up run (CUDA's peak memory counts from there)."""
+    work()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        work()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated, or the process's peak resident memory on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
 
 
 def parameter_count(model: nn.Module) -> int:

@@ -6,41 +6,30 @@ Prints the wall time (median of a few repeats), peak memory, and the profiler's 
 """
 
 import argparse
-import resource
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from benchmarks.common import CONFIGS, parameter_count, pick_device, synchronize, video_model
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory allocated, or the process's peak resident memory on the CPU."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
+from benchmarks.common import (
+    CONFIGS,
+    median_seconds,
+    parameter_count,
+    peak_memory_mb,
+    pick_device,
+    synchronize,
+    video_model,
+)
 
 
 def measure(name: str, work: Callable[[], None], device: torch.device, repeats: int, top: int) -> None:
-    work()  # warm-up
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        work()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
+    seconds = median_seconds(work, device, repeats)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         work()
         synchronize(device)
     sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    seconds, memory = statistics.median(times), peak_memory_mb(device)
+    memory = peak_memory_mb(device)
     print(f"\n== {name}: {seconds:.3f} s (median of {repeats}), peak memory {memory:.0f} MB")
     print(prof.key_averages().table(sort_by=sort, row_limit=top, max_name_column_width=40))
 

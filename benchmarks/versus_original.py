@@ -14,16 +14,14 @@ machine only the previous/offered ratio carries over.
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from lightning.pytorch import LightningModule
 
-from benchmarks.common import pick_device, synchronize, video_model
+from benchmarks.common import median_seconds, peak_memory_mb, pick_device, video_model
 from benchmarks.plan_speed import load_planner, plan_seconds
 from benchmarks.sample_speed import timed_rollout
 
@@ -70,26 +68,7 @@ WORKLOADS = {
 }
 
 
-def peak_memory_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-
-
-def timed(work: Callable[[], None], device: torch.device, repeats: int) -> float:
-    """Median seconds of `repeats` runs after one warm-up run."""
-    work()
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        work()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
-
-
-def sampling_seconds(name: str, overrides: list[str], device: torch.device) -> float:
+def sampling_seconds(overrides: list[str], device: torch.device) -> float:
     model = video_model("dmlab", ["algorithm.diffusion.sampling_timesteps=10", *overrides]).to(device)
     context = torch.rand(1, 2, *model.config.x_shape, generator=torch.Generator().manual_seed(1)).to(device) * 2 - 1
     with torch.no_grad():
@@ -98,29 +77,26 @@ def sampling_seconds(name: str, overrides: list[str], device: torch.device) -> f
 
 
 def video_training_seconds(overrides: list[str], device: torch.device, repeats: int) -> float:
-    model = video_model("dmlab", overrides).to(device).train()
-    model.log = lambda *args, **kwargs: None  # no trainer attached
+    model = video_model("dmlab", overrides).to(device)
     c = model.config
     batch = {"videos": torch.rand(2, c.n_frames, *c.x_shape, device=device) * 2 - 1, "actions": None}
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        model.training_step(batch, 0).backward()
-        optimizer.step()
-
-    return timed(step, device, repeats)
+    return training_step_seconds(model, batch, device, repeats)
 
 
 def planner_training_seconds(overrides: list[str], device: torch.device, repeats: int) -> float:
     model, dataset = load_planner(overrides, None, device)
-    model.train()
-    model.log = lambda *args, **kwargs: None
     steps = dataset.episode_len + 1
     batch = {
         "observations": torch.randn(1024, steps, 4, device=device) + 3,
         "actions": torch.randn(1024, steps, 2, device=device),
     }
+    return training_step_seconds(model, batch, device, repeats)
+
+
+def training_step_seconds(model: LightningModule, batch: dict, device: torch.device, repeats: int) -> float:
+    """Median seconds of an AdamW step on the module's own training loss for `batch`."""
+    model.train()
+    model.log = lambda *args, **kwargs: None  # no trainer attached: logging is not what is measured
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step() -> None:
@@ -128,7 +104,7 @@ def planner_training_seconds(overrides: list[str], device: torch.device, repeats
         model.training_step(batch, 0).backward()
         optimizer.step()
 
-    return timed(step, device, repeats)
+    return median_seconds(step, device, repeats)
 
 
 def measure(name: str, overrides: list[str], device: torch.device, repeats: int) -> dict[str, float]:
@@ -139,9 +115,9 @@ def measure(name: str, overrides: list[str], device: torch.device, repeats: int)
         x = torch.rand(1, 16, *model.config.x_shape, device=device) * 2 - 1
         levels = torch.randint(0, 1000, (1, 16), device=device)
         with torch.no_grad():
-            seconds = timed(lambda: model.model(x, levels), device, repeats)
+            seconds = median_seconds(lambda: model.model(x, levels), device, repeats)
     elif name in ("rollout", "full_sequence"):
-        seconds = sampling_seconds(name, overrides, device)
+        seconds = sampling_seconds(overrides, device)
     elif name == "training_step":
         seconds = video_training_seconds(overrides, device, repeats)
     elif name == "planner_training_step":
@@ -149,7 +125,7 @@ def measure(name: str, overrides: list[str], device: torch.device, repeats: int)
     else:
         model, _ = load_planner(overrides, None, device)
         scale = (model.config.guidance_scale or 2.0) if name == "guided_plan" else 0.0
-        seconds = timed(lambda: plan_seconds(model, scale, False, 1, device), device, repeats)
+        seconds = median_seconds(lambda: plan_seconds(model, scale, False, 1, device), device, repeats)
     return {"seconds": seconds, "memory_mb": peak_memory_mb(device)}
 
 
