@@ -24,11 +24,16 @@ class ClipGroupNorm(nn.GroupNorm):
     def forward(self, x: Tensor, n_frames: int = 1) -> Tensor:
         if self.frame_wise or n_frames == 1:
             return super().forward(x)
-        # statistics in fp32 also under autocast, as nn.GroupNorm computes them
-        grouped = x.float().reshape(len(x) // n_frames, n_frames, GROUPS, -1)
-        var, mean = torch.var_mean(grouped, dim=(1, 3), unbiased=False, keepdim=True)
-        normalised = ((grouped - mean) * torch.rsqrt(var + self.eps)).reshape(x.shape)
-        return (normalised * self.weight[:, None, None] + self.bias[:, None, None]).to(x.dtype)
+        # statistics in fp32 also under autocast, as nn.GroupNorm computes them; normalisation and affine are then
+        # one per-channel scale and shift, applied in a single pass over the clip
+        clips, channels = len(x) // n_frames, x.shape[1]
+        frames = x.float().reshape(clips, n_frames, channels, -1)
+        var, mean = torch.var_mean(frames.reshape(clips, n_frames, GROUPS, -1), dim=(1, 3), unbiased=False)
+        per_channel = channels // GROUPS
+        rstd = torch.rsqrt(var + self.eps).repeat_interleave(per_channel, dim=1)  # (clips, channels)
+        scale = rstd * self.weight
+        shift = self.bias - mean.repeat_interleave(per_channel, dim=1) * scale
+        return torch.addcmul(shift[:, None, :, None], frames, scale[:, None, :, None]).reshape(x.shape).to(x.dtype)
 
 
 class ResnetBlock(nn.Module):
