@@ -210,13 +210,14 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
     def _evaluate(self, batch: dict[str, Tensor], batch_idx: int, split: str) -> None:
         """Run a batch of protocol episodes with MPC; log the metrics, and pictures of the first batch."""
         cfg = self.config
-        namespace = split if cfg.guidance_scale > 0 else f"{split}_no_guidance"
+        namespace = self._namespace(split)
         cells = [tuple(c) for c in batch["start_cell"].tolist()]
         goals = [tuple(c) for c in batch["goal_cell"].tolist()]
         starts = batch["start_state"].double().cpu().numpy()
         policy = PlannerPolicy(self, cfg.episode_len, cfg.open_loop_horizon, int(batch["seed"][0]))
         episodes = self.runner.run(policy, starts, goals, cells, progress=True)
-        metrics = {k: float(v.mean()) for k, v in episode_metrics(episodes.rewards).items()}
+        per_episode = episode_metrics(episodes.rewards)
+        metrics = {k: float(v.mean()) for k, v in per_episode.items()}
         maze = self.runner.maze
         random_return, expert_return = reference_returns(
             self.runner, starts, goals, cfg.evaluation_protocol, cfg.evaluation_seed
@@ -234,7 +235,6 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
             "reference/d4rl_max": maze.d4rl_ref_max_score,
         }
         self.log_dict({f"{namespace}/{k}": v for k, v in metrics.items()}, batch_size=len(cells))
-        per_episode = episode_metrics(episodes.rewards)
         per_episode["normalized_score"] = normalized_score(
             per_episode["episode_reward"], maze.d4rl_ref_min_score, maze.d4rl_ref_max_score
         )
@@ -261,7 +261,7 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
         every episode: `<run dir>/<split>_episodes_step<N>.csv`."""
         if not self._episodes:
             return
-        namespace = split if self.config.guidance_scale > 0 else f"{split}_no_guidance"
+        namespace = self._namespace(split)
         scores = torch.tensor([e["normalized_score"] for e in self._episodes], dtype=torch.float64)
         spread = scores.std() if len(scores) > 1 else torch.zeros((), dtype=torch.float64)
         self.log_dict(
@@ -276,6 +276,9 @@ class DiffusionForcingPlanning(DiffusionForcingBase):
             writer = csv.DictWriter(file, fieldnames=list(self._episodes[0]))
             writer.writeheader()
             writer.writerows(self._episodes)
+
+    def _namespace(self, split: str) -> str:
+        return split if self.config.guidance_scale > 0 else f"{split}_no_guidance"
 
     def _write_pictures(self, episodes: EpisodeBatch, namespace: str) -> None:
         folder = Path(self.trainer.default_root_dir) / "plots"
