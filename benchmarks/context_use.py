@@ -1,11 +1,12 @@
-"""How much a trained video model uses its context frames, on a run's own validation clips.
+"""How much a trained video model uses its context frames and its actions, on a run's own validation clips.
 
     python -m benchmarks.context_use outputs/<date>/<time>                 # that run's last.ckpt
     python -m benchmarks.context_use outputs/<date>/<time> --checkpoint step=500.ckpt --levels 100 500 900
 
 For each noise level it prints the MSE of the model's x̂₀ of the first generated frame with the clip's own
-context and with another clip's (`algorithms/diffusion_forcing/context_probe.py`), beside copying the last
-context frame: own ≪ other means the context reaches the prediction, own ≈ other means it does not.
+context and with another clip's (`algorithms/diffusion_forcing/context_probe.py`), with its own context but another
+clip's action (action-conditioned models), beside copying the last context frame: own ≪ other means the context
+reaches the prediction, own ≈ other means it does not; likewise own against other actions.
 """
 
 import argparse
@@ -34,11 +35,14 @@ def main() -> None:
     videos, cond, _ = algorithm.tokens(batch)
     n_context = max(algorithm.config.context_frames, 1)
     print(f"{args.run_dir} ({args.checkpoint}, step {algorithm.step}), {len(videos)} clips, frame {n_context}")
-    print(f"{'level':>6} {'own context':>12} {'other context':>14} {'copy last':>10}")
+    columns = {"own": "own context", "other": "other context", "other_actions": "other actions"}
+    columns = {key: title for key, title in columns.items() if cond is not None or key != "other_actions"}
+    columns["copy_last"] = "copy last"
+    print(f"{'level':>6} " + " ".join(f"{title:>14}" for title in columns.values()))
     for level in args.levels:
         generator = torch.Generator().manual_seed(level)
         scores = context_probe(algorithm.sampler, videos, n_context, level, cond, generator)
-        print(f"{level:>6} {scores['own']:>12.5f} {scores['other']:>14.5f} {scores['copy_last']:>10.5f}")
+        print(f"{level:>6} " + " ".join(f"{scores[key]:>14.5f}" for key in columns))
 
 
 if __name__ == "__main__":

@@ -102,6 +102,9 @@ def check_learnt(untrained: dict[str, float], trained: dict[str, float]) -> None
     assert trained["own"] < untrained["own"] / 2, (untrained, trained)
     assert trained["own"] < trained["copy_last"] / 2, f"beats copying the last frame: {trained}"
     assert trained["own"] < trained["other"] / 2, f"the clip's own context matters: {trained}"
+    # 300 steps only begin to use the actions (the longer test below checks that they are learnt); a network
+    # that never sees them scores exactly the same with another clip's action
+    assert trained["own"] < 0.9 * trained["other_actions"], f"the frame's own action matters: {trained}"
 
 
 @pytest.mark.usefixtures("one_thread")
@@ -120,6 +123,14 @@ def test_brief_training_learns_to_use_the_context_and_the_actions(tmp_path: Path
 def test_overfitting_one_batch_of_larger_frames(tmp_path: Path) -> None:
     before, after = overfit(tmp_path, size=16, steps=300)
     assert after < before / 20, f"loss {before:.4f} -> {after:.4f}"
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_longer_training_learns_the_actions(tmp_path: Path) -> None:
+    untrained, trained = learn_squares(tmp_path, size=8, steps=1000)
+    check_learnt(untrained, trained)
+    assert trained["own"] < trained["other_actions"] / 4, f"the frame's own action decides the motion: {trained}"
 
 
 @pytest.mark.slow
