@@ -61,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default=None)
     parser.add_argument("--overrides", nargs="*", default=[])
-    parser.add_argument("--episodes", type=int, default=4, help="evaluation episodes run in parallel")
+    parser.add_argument("--episodes", type=int, default=4, help="evaluation episodes run in parallel (0: none)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = pick_device(args.device)
@@ -82,6 +82,8 @@ def main() -> None:
     base = timings["unguided"]
     for name, seconds in timings.items():
         print(f"one plan, {name}: {seconds:.2f} s ({seconds / base:.2f}x unguided)")
+    if args.episodes < 1:
+        return
     runner = EpisodeRunner(cfg.env_id, cfg.episode_len)
     model.config = replace(cfg, guidance_scale=scale, mctg=False)
     planner_rate = episodes_per_second(
