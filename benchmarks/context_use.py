@@ -19,6 +19,13 @@ from torch.utils.data import DataLoader
 from algorithms.diffusion_forcing.context_probe import context_probe
 from experiments.exp_video import VideoPredictionExperiment
 
+COLUMN_TITLES = {
+    "own": "own context",
+    "other": "other context",
+    "other_actions": "other actions",
+    "copy_last": "copy last",
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,10 +42,8 @@ def main() -> None:
     videos, cond, _ = algorithm.tokens(batch)
     n_context = max(algorithm.config.context_frames, 1)
     print(f"{args.run_dir} ({args.checkpoint}, step {algorithm.step}), {len(videos)} clips, frame {n_context}")
-    columns = {"own": "own context", "other": "other context", "other_actions": "other actions"}
-    columns = {key: title for key, title in columns.items() if cond is not None or key != "other_actions"}
-    columns["copy_last"] = "copy last"
-    print(f"{'level':>6} " + " ".join(f"{title:>14}" for title in columns.values()))
+    columns = [key for key in COLUMN_TITLES if cond is not None or key != "other_actions"]
+    print(f"{'level':>6} " + " ".join(f"{COLUMN_TITLES[key]:>14}" for key in columns))
     for level in args.levels:
         generator = torch.Generator().manual_seed(level)
         scores = context_probe(algorithm.sampler, videos, n_context, level, cond, generator)
