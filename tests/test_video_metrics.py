@@ -1,7 +1,15 @@
 """Frame metrics on known inputs: identical videos score perfectly, noise makes every score worse."""
 
+from pathlib import Path
+from unittest.mock import patch
+
+import pytest
 import torch
 
+from algorithms.diffusion_forcing.df_video import DFVideoConfig, DiffusionForcingVideo
+from algorithms.diffusion_forcing.sampling import Sampler
+from tests.conftest import compose_config
+from utils.typed_config import build
 from utils.video_metrics import frame_metrics, per_frame_errors
 
 
@@ -32,3 +40,21 @@ def test_per_frame_errors_grow_with_the_noise() -> None:
     assert mse[0] == 0 and torch.all(mse[1:] > 0) and torch.all(mse[2:] > mse[1:-1])
     assert torch.all(errors["psnr"][2:] < errors["psnr"][1:-1])
     torch.testing.assert_close(mse.mean(), frame_metrics(noisy, truth)["mse"])
+
+
+@pytest.mark.parametrize("clamp", [False, True])
+def test_clamp_frames_scores_the_rollout_as_written_images(clamp: bool, tiny: list[str], tmp_path: Path) -> None:
+    """A rollout that undershoots black (values below the pixel range, which no video shows) is scored on its
+    raw values by default (DF v1.5) and on the clamped pixels with `algorithm.clamp_frames=true`."""
+    cfg = compose_config([*tiny, f"algorithm.clamp_frames={clamp}"], tmp_path / "run")
+    algorithm = DiffusionForcingVideo(build(DFVideoConfig, cfg.algorithm, "algorithm"))
+    truth = torch.full((1, 4, 3, 16, 16), -1.0)
+    truth[..., :8] = 1.0
+    undershoot = truth.clone()
+    undershoot[:, 2:, :, :, 8:] = -1.2  # black drawn 0.1 below 0 in pixel units
+    logged = {}
+    with patch.object(Sampler, "rollout", lambda self, *args, **kwargs: undershoot):
+        algorithm.log_dict = lambda values, **kwargs: logged.update(values)
+        algorithm._evaluate({"videos": truth, "actions": torch.zeros(1, 4, 17)}, 0, "validation")
+    assert logged["validation/mse"] == pytest.approx(0.0 if clamp else 0.1**2 / 2)
+    assert logged["validation/ssim"] == pytest.approx(1.0) if clamp else logged["validation/ssim"] < 0.6

@@ -34,6 +34,7 @@ class DFVideoConfig(DFBaseConfig):
     x_shape: tuple[int, ...] = (3, 128, 128)
     diffusion: VideoDiffusionConfig = field(default_factory=VideoDiffusionConfig)
     validation_multiplier: int = 1
+    clamp_frames: bool = False
     metrics: tuple[PerceptualMetric, ...] = ("fvd", "fid", "lpips")
     metric_weights: MetricWeightsConfig = field(default_factory=MetricWeightsConfig)
     logged_videos: int = 4
@@ -113,6 +114,8 @@ class DiffusionForcingVideo(DiffusionForcingBase):
         n_context = max(self.config.context_frames, 1)
         generator = torch.Generator(device=videos.device).manual_seed(batch_idx)
         prediction = self.sampler.rollout(videos[:, :n_context], videos.shape[1], cond, generator, progress=True)
+        if self.config.clamp_frames:
+            prediction = prediction.clamp(-1, 1)
         generated, truth = (prediction[:, n_context:] + 1) / 2, (videos[:, n_context:] + 1) / 2
         baselines = baseline_predictions((videos[:, :n_context] + 1) / 2, truth.shape[1])
         for predictor, frames in ({MODEL: generated} | baselines).items():
