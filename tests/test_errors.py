@@ -68,7 +68,9 @@ def test_unknown_group_option_lists_choices(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == "error: algorithm: no option 'df_nope'; choose one of: df_planning, df_video"
     recipe = run_cli(["+name=x", "+recipe=crafter_dmeo", f"output_root={tmp_path}"], cwd=ROOT)
-    assert recipe.stderr.strip().startswith("error: recipe: no option 'crafter_dmeo'; choose one of: crafter_demo,")
+    prefix = "error: recipe: no option 'crafter_dmeo'; choose one of: "
+    assert recipe.stderr.strip().startswith(prefix)
+    assert "crafter_demo" in recipe.stderr.strip().removeprefix(prefix).split(", ")
 
 
 def test_bad_value_on_the_command_line_has_no_traceback(tmp_path: Path) -> None:
