@@ -38,13 +38,20 @@ def load_planner(
     return model.to(device).eval(), build(Maze2dDatasetConfig, cfg.dataset, "dataset")
 
 
-def plan_seconds(model: DiffusionForcingPlanning, scale: float, mctg: bool, batch: int, device: torch.device) -> float:
+def one_plan(
+    model: DiffusionForcingPlanning, scale: float, mctg: bool, batch: int, device: torch.device
+) -> torch.Tensor:
+    """A plan of the default horizon from (1, 1) toward (6, 6), with its noise seeded."""
     model.config = replace(model.config, guidance_scale=scale, mctg=mctg)
     states = torch.tensor([[1.0, 1.0, 0.0, 0.0]], device=device).repeat(batch, 1)
     goal = torch.tensor([[6.0, 6.0]], device=device).repeat(batch, 1)
+    return model.plan(states, goal, model.config.episode_len, torch.Generator(device).manual_seed(0))
+
+
+def plan_seconds(model: DiffusionForcingPlanning, scale: float, mctg: bool, batch: int, device: torch.device) -> float:
     synchronize(device)
     start = time.perf_counter()
-    model.plan(states, goal, model.config.episode_len, torch.Generator(device).manual_seed(0))
+    one_plan(model, scale, mctg, batch, device)
     synchronize(device)
     return time.perf_counter() - start
 

@@ -1,12 +1,13 @@
 """Where one network pass spends its time: a 16-frame forward pass and one training step at the DMLab size.
 
-    python -m benchmarks.profile_forward [--config dmlab] [--batch 2] [--top 12] [--device auto]
+    python -m benchmarks.profile_forward [--config dmlab] [--batch 2] [--top 12] [--device auto] [--bf16]
 
 Prints the wall time (median of a few repeats), peak memory, and the profiler's top operators by self time.
 """
 
 import argparse
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -41,12 +42,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--bf16", action="store_true", help="under bf16 autocast, as bf16-mixed runs")
     args = parser.parse_args()
     device = pick_device(args.device)
     model = video_model(args.config, []).to(device)
     c = model.config
     size = f"{parameter_count(model) / 1e6:.2f} M params, {c.n_frames} frames at {c.x_shape[1]}²"
-    print(f"[{args.config}] {device.type}, {size}")
+    print(f"[{args.config}] {device.type}{', bf16 autocast' if args.bf16 else ''}, {size}")
+    autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=args.bf16)
 
     def clip(batch: int) -> dict[str, torch.Tensor]:
         videos = torch.rand(batch, c.n_frames, *c.x_shape, device=device) * 2 - 1
@@ -58,7 +61,7 @@ def main() -> None:
     levels = torch.randint(0, 1000, (1, c.n_frames), device=device)
 
     def forward() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             model.model(x["videos"], levels, actions(x))
 
     batch = clip(args.batch)
@@ -66,7 +69,9 @@ def main() -> None:
 
     def training_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        model.training_step(batch, 0).backward()
+        with autocast():
+            loss = model.training_step(batch, 0)
+        loss.backward()
         optimizer.step()
 
     model.log = lambda *a, **k: None  # no trainer attached: logging is not what is measured

@@ -1,0 +1,39 @@
+"""Attention under bf16 autocast on a CPU: written out (PyTorch's fused bf16 CPU kernel is slow), same result."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from algorithms.diffusion_forcing.models.attention import softmax_attention
+
+
+def qkv(requires_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    return tuple(torch.randn(64, 4, 16, 32, generator=generator, requires_grad=requires_grad) for _ in range(3))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_bf16_attention_matches_fp32_attention_within_bf16_rounding(causal: bool, monkeypatch) -> None:
+    q, k, v = qkv(requires_grad=True)
+    mask = torch.ones(16, 16, dtype=torch.bool).tril() if causal else None
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    expected_grads = torch.autograd.grad(expected.square().sum(), (q, k, v))
+
+    def fused(*args, **kwargs):
+        raise AssertionError("the fused kernel ran under CPU bf16 autocast")
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", fused)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = softmax_attention(q, k, v, mask)
+    grads = torch.autograd.grad(got.float().square().sum(), (q, k, v))
+    assert got.dtype == torch.bfloat16
+    # bf16 keeps 8 bits of mantissa: outputs of size ~1 round by up to ~1e-2
+    torch.testing.assert_close(got.float(), expected, atol=3e-2, rtol=0)
+    for grad, expected_grad in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, expected_grad, atol=0.15, rtol=0.05)
+
+
+def test_fp32_attention_is_the_fused_kernel_exactly() -> None:
+    q, k, v = qkv()
+    mask = torch.ones(16, 16, dtype=torch.bool).tril()
+    assert torch.equal(softmax_attention(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
