@@ -12,10 +12,17 @@ def qkv(requires_grad: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.
     return tuple(torch.randn(64, 4, 16, 32, generator=generator, requires_grad=requires_grad) for _ in range(3))
 
 
-@pytest.mark.parametrize("causal", [False, True])
-def test_bf16_attention_matches_fp32_attention_within_bf16_rounding(causal: bool, monkeypatch) -> None:
+CAUSAL = torch.ones(16, 16, dtype=torch.bool).tril()
+MASKS = {
+    "none": None,
+    "causal_bool": CAUSAL,
+    "causal_additive": torch.zeros(16, 16).masked_fill(~CAUSAL, float("-inf")),
+}
+
+
+@pytest.mark.parametrize("mask", MASKS.values(), ids=MASKS.keys())
+def test_bf16_attention_matches_fp32_attention_within_bf16_rounding(mask: torch.Tensor | None, monkeypatch) -> None:
     q, k, v = qkv(requires_grad=True)
-    mask = torch.ones(16, 16, dtype=torch.bool).tril() if causal else None
     expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     expected_grads = torch.autograd.grad(expected.square().sum(), (q, k, v))
 

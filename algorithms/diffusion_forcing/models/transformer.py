@@ -7,10 +7,13 @@ positions beyond the planning horizon are declared pure noise.
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 from torch import Tensor, nn
 
 from utils.typed_config import require
 
+from .attention import softmax_attention
 from .embeddings import SinusoidalEmbedding
 
 
@@ -38,6 +41,24 @@ class TransformerConfig:
         require(self.dim_feedforward >= 1, "dim_feedforward", f"must be >= 1, got {self.dim_feedforward}")
 
 
+class EncoderLayer(nn.TransformerEncoderLayer):
+    """PyTorch's post-norm encoder layer (same parameters, initialisation and inference fast path), its
+    self-attention computed from the same projections without `nn.MultiheadAttention`'s call: no transposes
+    of batch-first tokens, and `softmax_attention`'s fast path under bf16 autocast on a CPU.
+    """
+
+    def _sa_block(
+        self, x: Tensor, attn_mask: Tensor | None, key_padding_mask: Tensor | None, is_causal: bool = False
+    ) -> Tensor:
+        if key_padding_mask is not None:
+            raise ValueError("the planner pads by noise level, not by a key padding mask")
+        attention = self.self_attn
+        qkv = F.linear(x, attention.in_proj_weight, attention.in_proj_bias)
+        q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=attention.num_heads)
+        attended = rearrange(softmax_attention(q, k, v, attn_mask), "b h n d -> b n (h d)")
+        return self.dropout1(attention.out_proj(attended))
+
+
 class PlanningTransformer(nn.Module):
     """(x (B, T, D), k (B, T), cond, positions (T,)) → prediction (B, T, D); DF v1.5's planner network.
 
@@ -53,9 +74,7 @@ class PlanningTransformer(nn.Module):
         self.k_embed = SinusoidalEmbedding(width // 2)
         self.t_embed = SinusoidalEmbedding(width)
         self.init_mlp = nn.Sequential(nn.Linear(token_dim + width // 2, width), nn.ReLU(), nn.Linear(width, width))
-        layer = nn.TransformerEncoderLayer(
-            width, config.attn_heads, config.dim_feedforward, dropout=0.0, batch_first=True
-        )
+        layer = EncoderLayer(width, config.attn_heads, config.dim_feedforward, dropout=0.0, batch_first=True)
         self.transformer = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.out = nn.Linear(width, token_dim)
 
