@@ -128,3 +128,22 @@ def test_a_seed_makes_training_repeatable(tiny: list[str], run_main) -> None:
     first, second, unseeded = run_main([*tiny, "seed=3"]), run_main([*tiny, "seed=3"]), run_main(tiny)
     assert all(torch.equal(a, b) for a, b in zip(weights(first).values(), weights(second).values(), strict=True))
     assert not torch.equal(weights(first)["model.init_conv.weight"], weights(unseeded)["model.init_conv.weight"])
+
+
+def test_bf16_mixed_training_runs_the_network_under_bf16_autocast(
+    tiny: list[str], run_main, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from algorithms.diffusion_forcing.models import attention
+
+    seen = []
+    original = attention.softmax_attention
+
+    def recording(q, k, v, mask=None):
+        if torch.is_grad_enabled():
+            seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else torch.float32)
+        return original(q, k, v, mask)
+
+    monkeypatch.setattr(attention, "softmax_attention", recording)
+    run_dir = run_main([*tiny, "experiment.training.precision=bf16-mixed", "experiment.tasks=[training]"])
+    assert checkpoint_step(run_dir / "checkpoints" / "last.ckpt") == 2
+    assert seen and set(seen) == {torch.bfloat16}
