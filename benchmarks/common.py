@@ -11,6 +11,7 @@ from hydra import compose, initialize_config_dir
 from torch import nn
 
 from algorithms.diffusion_forcing.df_video import DFVideoConfig, DiffusionForcingVideo
+from utils.bf16_support import cpu_has_native_bf16
 from utils.typed_config import build
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "configurations")
@@ -55,6 +56,13 @@ def pick_device(name: str) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether bf16 runs in hardware here (elsewhere it is emulated, many times slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
 
 
 def synchronize(device: torch.device) -> None:

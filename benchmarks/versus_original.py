@@ -24,10 +24,9 @@ from dataclasses import dataclass
 import torch
 from lightning.pytorch import LightningModule
 
-from benchmarks.common import median_seconds, peak_memory_mb, pick_device, video_model
+from benchmarks.common import bf16_is_native, median_seconds, peak_memory_mb, pick_device, video_model
 from benchmarks.plan_speed import load_planner, one_plan
 from benchmarks.sample_speed import timed_rollout
-from utils.bf16_support import cpu_has_native_bf16
 
 
 @dataclass(frozen=True)
@@ -117,12 +116,6 @@ WORKLOADS = {
         {"default": Variant(README_MEDIUM), "bf16": Variant(README_MEDIUM, bf16=True)},
     ),
 }
-
-
-def bf16_is_native(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and cpu_has_native_bf16()
 
 
 def autocast(device: torch.device, bf16: bool) -> AbstractContextManager:
