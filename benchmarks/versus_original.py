@@ -5,10 +5,10 @@
     python -m benchmarks.versus_original --device cuda
 
 Every workload runs in a fresh process (peak memory is per process on the CPU), first on the path a plain config
-takes ("previous": what the original computes, recompute every frame, keep every activation, fp32), then on the
+takes (the first: what the original computes, recompute every frame, keep every activation, fp32), then on the
 paths this project offers for it (key/value cache, activation checkpointing, bf16 autocast where bf16 is native),
-and prints the seconds, the peak memory, the ratios to the previous path and to DF v1.5's figure in the same
-precision, and the largest difference of each path's output from the previous path's. DF v1.5's figures were
+and prints the seconds, the peak memory, the ratios to the first path and to DF v1.5's figure in the same
+precision, and the largest difference of each path's output from the first path's. DF v1.5's figures were
 measured with its own code (commit 475e0bc, its networks and sampling loops, random weights, each workload in its
 own process) on ORIGINAL_MACHINE; on another machine only the ratios between paths carry over.
 """
@@ -39,6 +39,8 @@ class Variant:
 
 @dataclass(frozen=True)
 class Cost:
+    """What one run of a workload took."""
+
     seconds: float
     memory_mb: float
 
@@ -48,7 +50,7 @@ class Workload:
     description: str
     original: Cost  # DF v1.5's own code in fp32 on ORIGINAL_MACHINE, in its own process
     original_bf16: Cost  # the same under bf16 autocast (what its 16-mixed default runs as on a CPU)
-    paths: dict[str, Variant]  # the first is the previous path
+    paths: dict[str, Variant]  # the first is the plain config's (fp32)
 
 
 ORIGINAL_MACHINE = "2 cores of an AMD EPYC (Zen 4: AVX-512 BF16), torch 2.13.0"
@@ -118,11 +120,13 @@ WORKLOADS = {
 }
 
 
-def autocast(device: torch.device, bf16: bool) -> AbstractContextManager:
+def autocast(device: torch.device, bf16: bool) -> AbstractContextManager[None]:
+    """bf16 autocast as Lightning's bf16-mixed runs the forward pass, or nothing."""
     return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
 def sampling(variant: Variant, device: torch.device) -> tuple[float, torch.Tensor]:
+    """Seconds of one rollout after a short warm-up (one run: a rollout is long enough to time alone), and it."""
     model = video_model("dmlab", ["algorithm.diffusion.sampling_timesteps=10", *variant.overrides]).to(device)
     context = torch.rand(1, 2, *model.config.x_shape, generator=torch.Generator().manual_seed(1)).to(device) * 2 - 1
     dtype = torch.bfloat16 if variant.bf16 else torch.float32
@@ -133,6 +137,7 @@ def sampling(variant: Variant, device: torch.device) -> tuple[float, torch.Tenso
 
 
 def video_training(variant: Variant, device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
+    """The DMLab model's training step on a random batch of two clips."""
     model = video_model("dmlab", list(variant.overrides)).to(device)
     c = model.config
     batch = {"videos": torch.rand(2, c.n_frames, *c.x_shape, device=device) * 2 - 1, "actions": None}
@@ -140,6 +145,7 @@ def video_training(variant: Variant, device: torch.device, repeats: int) -> tupl
 
 
 def planner_training(variant: Variant, device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
+    """The planner's training step on 1024 random windows of an episode's length."""
     model, dataset = load_planner(list(variant.overrides), None, device)
     steps = dataset.episode_len + 1
     batch = {
@@ -171,6 +177,7 @@ def training(
 
 
 def planning(name: str, variant: Variant, device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
+    """One plan of the planner's horizon, guided (`guided_plan`) or not, and the plan."""
     model, _ = load_planner(list(variant.overrides), None, device)
     scale = (model.config.guidance_scale or 2.0) if name == "guided_plan" else 0.0
     plans = []
@@ -203,8 +210,8 @@ def measure(name: str, variant: Variant, device: torch.device, repeats: int) -> 
     return {"seconds": seconds, "memory_mb": peak_memory_mb(device)}, sample.cpu()
 
 
-def ratio(value: float | None, reference: float | None) -> str:
-    return f"{value / reference:.2f}" if value and reference else "-"
+def ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}"
 
 
 def main() -> None:
@@ -224,18 +231,19 @@ def main() -> None:
     bf16 = bf16_is_native(device)
     print(f"{device.type}; bf16 paths {'run' if bf16 else 'skipped: bf16 is emulated here'}")
     print(f"original = DF v1.5's own code on {ORIGINAL_MACHINE}; ÷ original compares within one precision")
-    print("max diff: largest difference from the previous path's output (a loss, for training steps)")
+    print("max diff: largest difference from the first path's output (the first loss, for training steps)")
     for name in args.only:
         run_workload(name, WORKLOADS[name], device, args.repeats, bf16)
 
 
 def run_workload(name: str, workload: Workload, device: torch.device, repeats: int, bf16: bool) -> None:
+    """Every path of one workload, each in a fresh process; ratios and differences are to the first path."""
     print(f"\n{name}: {workload.description}")
     print(
-        f"  {'path':<28}{'seconds':>9}{'peak MB':>9}{'÷ previous':>12}{'÷ original s':>14}{'÷ original MB':>15}"
+        f"  {'path':<28}{'seconds':>9}{'peak MB':>9}{'÷ first':>9}{'÷ original s':>14}{'÷ original MB':>15}"
         f"{'max diff':>10}"
     )
-    previous, previous_sample = None, None
+    first, first_sample = None, None
     with tempfile.TemporaryDirectory() as scratch:
         for path, variant in workload.paths.items():
             if variant.bf16 and not bf16:
@@ -243,15 +251,17 @@ def run_workload(name: str, workload: Workload, device: torch.device, repeats: i
             sample_file = f"{scratch}/sample.pt"
             command = [sys.executable, "-m", "benchmarks.versus_original", "--device", str(device)]
             command += ["--repeats", str(repeats), "--measure", name, path, sample_file]
-            figures = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-            sample = torch.load(sample_file)
-            previous = previous or figures
-            difference = "-" if previous_sample is None else f"{(sample - previous_sample).abs().max().item():.1e}"
-            previous_sample = sample if previous_sample is None else previous_sample
+            run = subprocess.run(command, capture_output=True, text=True)
+            if run.returncode:
+                sys.exit(f"{name} / {path} failed:\n{run.stderr}")
+            figures, sample = json.loads(run.stdout), torch.load(sample_file)
+            first = first or figures
+            difference = "-" if first_sample is None else f"{(sample - first_sample).abs().max().item():.1e}"
+            first_sample = sample if first_sample is None else first_sample
             original = workload.original_bf16 if variant.bf16 else workload.original
             print(
                 f"  {path:<28}{figures['seconds']:>9.2f}{figures['memory_mb']:>9.0f}"
-                f"{ratio(figures['seconds'], previous['seconds']):>12}{ratio(figures['seconds'], original.seconds):>14}"
+                f"{ratio(figures['seconds'], first['seconds']):>9}{ratio(figures['seconds'], original.seconds):>14}"
                 f"{ratio(figures['memory_mb'], original.memory_mb):>15}{difference:>10}"
             )
     for precision, cost in (("fp32", workload.original), ("bf16", workload.original_bf16)):

@@ -1,11 +1,11 @@
-"""Whether bf16 is native where work runs: CPUs without AVX-512 BF16 or AMX emulate it, many times slower."""
+"""Whether bf16 is fast where work runs: CPUs without oneDNN's bf16 kernels (AVX2 only) emulate it, far slower."""
 
 import torch
 from lightning.pytorch.accelerators import Accelerator, CPUAccelerator
 
 
 def cpu_has_native_bf16() -> bool:
-    """True where oneDNN runs bf16 matmuls and convolutions in hardware (AVX-512 BF16 or AMX)."""
+    """True where oneDNN has bf16 kernels for this CPU (AVX-512 and newer; in hardware with AVX-512 BF16 or AMX)."""
     return torch.ops.mkldnn._is_mkldnn_bf16_supported()
 
 

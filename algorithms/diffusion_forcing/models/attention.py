@@ -14,14 +14,16 @@ from .kv_cache import TemporalKVCache
 
 
 def softmax_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
-    """softmax(q·kᵀ/√d)·v, fused — except when training under bf16 autocast on a CPU.
+    """softmax(q·kᵀ/√d)·v, fused — except under bf16 autocast on a CPU with gradients taken.
 
     There PyTorch's fused kernel is slow to differentiate (torch 2.13 on an AVX-512 BF16 CPU: its backward pass
     takes 5× the fp32 kernel's on the temporal attention's many 16-frame sequences), so the product is written
-    out: both matmuls in bf16 as autocast runs them, the softmax in fp32 — the precision of a fused bf16 kernel —
-    1.2× faster than the fp32 kernel forward and 1.6× backward. Without gradients the fused kernel is the faster.
+    out: scores rounded to bf16 as autocast's matmul returns them, the softmax in fp32, its product with v in
+    bf16 — 1.2× faster than the fp32 kernel forward and 1.6× backward. Without gradients the fused kernel is the
+    faster. Masks as SDPA takes them (boolean: True attends; float: added); every query must see a key.
     """
-    if not (q.device.type == "cpu" and torch.is_autocast_enabled("cpu") and torch.is_grad_enabled()):
+    cpu_bf16 = q.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+    if not (cpu_bf16 and torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_grad_enabled()):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
     if mask is not None:  # SDPA's two kinds: a boolean mask keeps True, a float mask is added

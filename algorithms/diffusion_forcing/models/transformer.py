@@ -45,6 +45,10 @@ class EncoderLayer(nn.TransformerEncoderLayer):
     """PyTorch's post-norm encoder layer (same parameters, initialisation and inference fast path), its
     self-attention computed from the same projections without `nn.MultiheadAttention`'s call: no transposes
     of batch-first tokens, and `softmax_attention`'s fast path under bf16 autocast on a CPU.
+
+    Overrides torch's `_sa_block(x, attn_mask, key_padding_mask, is_causal)` (torch is pinned); exact for what
+    the planner builds — no attention dropout, a 2-D mask whenever it is causal — which
+    `tests/test_original_checkpoints.py` checks against DF v1.5's outputs with gradients on (the path this runs).
     """
 
     def _sa_block(
