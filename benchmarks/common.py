@@ -4,6 +4,7 @@ import resource
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import torch
@@ -63,6 +64,11 @@ def bf16_is_native(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return device.type == "cpu" and cpu_has_native_bf16()
+
+
+def autocast(device: torch.device, bf16: bool) -> AbstractContextManager[None]:
+    """bf16 autocast, as Lightning's bf16-mixed runs the forward pass, or nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
 def synchronize(device: torch.device) -> None:

@@ -7,13 +7,13 @@ Prints the wall time (median of a few repeats), peak memory, and the profiler's 
 
 import argparse
 from collections.abc import Callable
-from functools import partial
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.common import (
     CONFIGS,
+    autocast,
     median_seconds,
     parameter_count,
     peak_memory_mb,
@@ -49,7 +49,6 @@ def main() -> None:
     c = model.config
     size = f"{parameter_count(model) / 1e6:.2f} M params, {c.n_frames} frames at {c.x_shape[1]}²"
     print(f"[{args.config}] {device.type}{', bf16 autocast' if args.bf16 else ''}, {size}")
-    autocast = partial(torch.autocast, device.type, dtype=torch.bfloat16, enabled=args.bf16)
 
     def clip(batch: int) -> dict[str, torch.Tensor]:
         videos = torch.rand(batch, c.n_frames, *c.x_shape, device=device) * 2 - 1
@@ -61,7 +60,7 @@ def main() -> None:
     levels = torch.randint(0, 1000, (1, c.n_frames), device=device)
 
     def forward() -> None:
-        with torch.no_grad(), autocast():
+        with torch.no_grad(), autocast(device, args.bf16):
             model.model(x["videos"], levels, actions(x))
 
     batch = clip(args.batch)
@@ -69,7 +68,7 @@ def main() -> None:
 
     def training_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        with autocast():
+        with autocast(device, args.bf16):
             loss = model.training_step(batch, 0)
         loss.backward()
         optimizer.step()

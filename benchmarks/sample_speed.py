@@ -10,11 +10,10 @@ the two samples.
 
 import argparse
 import time
-from contextlib import nullcontext
 
 import torch
 
-from benchmarks.common import CONFIGS, bf16_is_native, parameter_count, pick_device, synchronize, video_model
+from benchmarks.common import CONFIGS, autocast, bf16_is_native, parameter_count, pick_device, synchronize, video_model
 
 CACHEABLE = ["algorithm.diffusion.architecture.frame_wise_norm=true", "algorithm.kv_cache=true"]
 
@@ -23,10 +22,9 @@ def timed_rollout(model, kv_cache: bool, context, cond, length: int, device, dty
     """(frames, seconds, network frame-passes) of one rollout from `context` to `length` frames."""
     sampler = model.sampler
     sampler.kv_cache = kv_cache
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
     synchronize(device)
     start = time.perf_counter()
-    with autocast:
+    with autocast(device, dtype == torch.bfloat16):
         video = sampler.rollout(context, length, cond, torch.Generator(device).manual_seed(0))
     synchronize(device)
     return video.float(), time.perf_counter() - start, sampler.frame_passes

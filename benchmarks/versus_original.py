@@ -18,13 +18,12 @@ import json
 import subprocess
 import sys
 import tempfile
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
 from lightning.pytorch import LightningModule
 
-from benchmarks.common import bf16_is_native, median_seconds, peak_memory_mb, pick_device, video_model
+from benchmarks.common import autocast, bf16_is_native, median_seconds, peak_memory_mb, pick_device, video_model
 from benchmarks.plan_speed import load_planner, one_plan
 from benchmarks.sample_speed import timed_rollout
 
@@ -120,11 +119,6 @@ WORKLOADS = {
 }
 
 
-def autocast(device: torch.device, bf16: bool) -> AbstractContextManager[None]:
-    """bf16 autocast as Lightning's bf16-mixed runs the forward pass, or nothing."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
-
-
 def sampling(variant: Variant, device: torch.device) -> tuple[float, torch.Tensor]:
     """Seconds of one rollout after a short warm-up (one run: a rollout is long enough to time alone), and it."""
     model = video_model("dmlab", ["algorithm.diffusion.sampling_timesteps=10", *variant.overrides]).to(device)
@@ -196,9 +190,10 @@ def measure(name: str, variant: Variant, device: torch.device, repeats: int) -> 
         model = video_model("dmlab", list(variant.overrides)).to(device)
         x = torch.rand(1, 16, *model.config.x_shape, device=device) * 2 - 1
         levels = torch.randint(0, 1000, (1, 16), device=device)
+        outputs = []
         with torch.no_grad(), autocast(device, variant.bf16):
-            seconds = median_seconds(lambda: model.model(x, levels), device, repeats)
-            sample = model.model(x, levels).float()
+            seconds = median_seconds(lambda: outputs.append(model.model(x, levels).float()), device, repeats)
+        sample = outputs[0]
     elif name in ("rollout", "full_sequence"):
         seconds, sample = sampling(variant, device)
     elif name == "training_step":

@@ -42,5 +42,4 @@ def test_bf16_attention_matches_fp32_attention_within_bf16_rounding(mask: torch.
 
 def test_fp32_attention_is_the_fused_kernel_exactly() -> None:
     q, k, v = qkv()
-    mask = torch.ones(16, 16, dtype=torch.bool).tril()
-    assert torch.equal(softmax_attention(q, k, v, mask), F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
+    assert torch.equal(softmax_attention(q, k, v, CAUSAL), F.scaled_dot_product_attention(q, k, v, attn_mask=CAUSAL))
