@@ -43,3 +43,16 @@ def test_bf16_attention_matches_fp32_attention_within_bf16_rounding(mask: torch.
 def test_fp32_attention_is_the_fused_kernel_exactly() -> None:
     q, k, v = qkv()
     assert torch.equal(softmax_attention(q, k, v, CAUSAL), F.scaled_dot_product_attention(q, k, v, attn_mask=CAUSAL))
+
+
+def test_bf16_attention_without_gradients_is_written_out_too(monkeypatch) -> None:
+    q, k, v = qkv()
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=CAUSAL)
+
+    def fused(*args, **kwargs):
+        raise AssertionError("the fused kernel ran under CPU bf16 autocast")
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", fused)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = softmax_attention(q, k, v, CAUSAL)
+    torch.testing.assert_close(got.float(), expected, atol=3e-2, rtol=0)

@@ -14,17 +14,17 @@ from .kv_cache import TemporalKVCache
 
 
 def softmax_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
-    """softmax(q·kᵀ/√d)·v, fused — except under bf16 autocast on a CPU with gradients taken.
+    """softmax(q·kᵀ/√d)·v, fused — except under bf16 autocast on a CPU, where it is written out.
 
-    There PyTorch's fused kernel is slow to differentiate (torch 2.13 on an AVX-512 BF16 CPU: its backward pass
-    takes 5× the fp32 kernel's on the temporal attention's many 16-frame sequences), so the product is written
-    out, all in bf16 as autocast's matmuls return it: the softmax computes in fp32 but keeps its output in bf16
-    (the precision its product with v reads anyway), which halves the memory traffic of the scores (the
-    planner's 60-token windows: 1.5× faster than an fp32 softmax output, fwd+bwd). Without gradients the fused
-    kernel is as fast. Masks as SDPA takes them (boolean: True attends; float: added); every query must see a key.
+    There PyTorch's fused kernel is slow (torch 2.13 on an AVX-512 BF16 CPU, at the temporal attention's many
+    short sequences: its backward pass takes 5× the fp32 kernel's; without gradients, a KV-cached pass runs 8 %
+    faster written out), so the product is written out, all in bf16 as autocast's matmuls return it: the softmax
+    computes in fp32 but keeps its output in bf16 (the precision its product with v reads anyway), which halves
+    the memory traffic of the scores (the planner's 60-token windows: 1.5× faster than an fp32 softmax output,
+    fwd+bwd). Masks as SDPA takes them (boolean: True attends; float: added); every query must see a key.
     """
     cpu_bf16 = q.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-    if not (cpu_bf16 and torch.get_autocast_dtype("cpu") == torch.bfloat16 and torch.is_grad_enabled()):
+    if not (cpu_bf16 and torch.get_autocast_dtype("cpu") == torch.bfloat16):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
     if mask is not None:  # SDPA's two kinds: a boolean mask keeps True, a float mask is added
