@@ -20,16 +20,25 @@ MASKS = {
 }
 
 
-@pytest.mark.parametrize("mask", MASKS.values(), ids=MASKS.keys())
-def test_bf16_attention_matches_fp32_attention_within_bf16_rounding(mask: torch.Tensor | None, monkeypatch) -> None:
-    q, k, v = qkv(requires_grad=True)
-    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    expected_grads = torch.autograd.grad(expected.square().sum(), (q, k, v))
+@pytest.fixture
+def reference_attention(monkeypatch):
+    """PyTorch's fused attention kernel, for expected values; the code under test calling it fails the test."""
+    reference = F.scaled_dot_product_attention
 
     def fused(*args, **kwargs):
         raise AssertionError("the fused kernel ran under CPU bf16 autocast")
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", fused)
+    return reference
+
+
+@pytest.mark.parametrize("mask", MASKS.values(), ids=MASKS.keys())
+def test_bf16_attention_matches_fp32_attention_within_bf16_rounding(
+    mask: torch.Tensor | None, reference_attention
+) -> None:
+    q, k, v = qkv(requires_grad=True)
+    expected = reference_attention(q, k, v, attn_mask=mask)
+    expected_grads = torch.autograd.grad(expected.square().sum(), (q, k, v))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = softmax_attention(q, k, v, mask)
     grads = torch.autograd.grad(got.float().square().sum(), (q, k, v))
@@ -45,14 +54,9 @@ def test_fp32_attention_is_the_fused_kernel_exactly() -> None:
     assert torch.equal(softmax_attention(q, k, v, CAUSAL), F.scaled_dot_product_attention(q, k, v, attn_mask=CAUSAL))
 
 
-def test_bf16_attention_without_gradients_is_written_out_too(monkeypatch) -> None:
+def test_bf16_attention_without_gradients_is_written_out_too(reference_attention) -> None:
     q, k, v = qkv()
-    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=CAUSAL)
-
-    def fused(*args, **kwargs):
-        raise AssertionError("the fused kernel ran under CPU bf16 autocast")
-
-    monkeypatch.setattr(F, "scaled_dot_product_attention", fused)
+    expected = reference_attention(q, k, v, attn_mask=CAUSAL)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         got = softmax_attention(q, k, v, CAUSAL)
     torch.testing.assert_close(got.float(), expected, atol=3e-2, rtol=0)
