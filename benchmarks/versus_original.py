@@ -192,8 +192,8 @@ def measure(name: str, variant: Variant, device: torch.device, repeats: int) -> 
         levels = torch.randint(0, 1000, (1, 16), device=device)
         outputs = []
         with torch.no_grad(), autocast(device, variant.bf16):
-            seconds = median_seconds(lambda: outputs.append(model.model(x, levels).float()), device, repeats)
-        sample = outputs[0]
+            seconds = median_seconds(lambda: outputs.append(model.model(x, levels)), device, repeats)
+        sample = outputs[0].float()
     elif name in ("rollout", "full_sequence"):
         seconds, sample = sampling(variant, device)
     elif name == "training_step":
